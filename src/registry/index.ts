@@ -1,0 +1,12 @@
+export { createRegistry } from "./registry.js";
+export type {
+  AgentLease,
+  ColonyLease,
+  Registry,
+  RegistryCounts,
+  RegistryOptions,
+  RelaySession,
+  SweepResult,
+} from "./registry.js";
+export { RegistryError } from "./errors.js";
+export type { RegistryErrorCode } from "./errors.js";

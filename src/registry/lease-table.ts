@@ -1,0 +1,72 @@
+import { createExpiryIndex } from "./expiry-index.js";
+
+/** Anything held under a lease: it is active while `now < expiresAtMs`. */
+export interface Lease {
+  /** Unix milliseconds at which the lease ends. */
+  readonly expiresAtMs: number;
+}
+
+/**
+ * A Map of leases with an expiry index. Reads check expiry themselves, so an
+ * expired lease is never returned whether or not `sweep` has run; `sweep`
+ * only frees memory, at a cost proportional to what expired.
+ */
+export interface LeaseTable<T extends Lease> {
+  /** The active lease under `key`, or undefined when absent or expired at `nowMs`. */
+  get(key: string, nowMs: number): T | undefined;
+  /** Stores `lease` under `key`, replacing any previous one wholesale. */
+  set(key: string, lease: T): void;
+  /** Removes the lease under `key`; true when there was one. */
+  delete(key: string): boolean;
+  /** Removes every lease expired at `nowMs` and returns them. */
+  sweep(nowMs: number): T[];
+  /** How many leases are active at `nowMs`: cheap, it never scans active entries. */
+  activeCount(nowMs: number): number;
+  /** Leases stored, expired ones not yet swept included. */
+  readonly size: number;
+}
+
+export function createLeaseTable<T extends Lease>(): LeaseTable<T> {
+  const leases = new Map<string, T>();
+  const index = createExpiryIndex();
+
+  return {
+    get(key, nowMs) {
+      const lease = leases.get(key);
+      return lease !== undefined && nowMs < lease.expiresAtMs ? lease : undefined;
+    },
+    set(key, lease) {
+      const previous = leases.get(key);
+      leases.set(key, lease);
+      index.add(key, lease.expiresAtMs, previous?.expiresAtMs);
+    },
+    delete(key) {
+      const lease = leases.get(key);
+      if (lease === undefined) return false;
+      leases.delete(key);
+      index.remove(key, lease.expiresAtMs);
+      return true;
+    },
+    sweep(nowMs) {
+      const keys = index.drain(nowMs, (key) => isExpired(leases.get(key), nowMs));
+      const removed: T[] = [];
+      for (const key of keys) {
+        const lease = leases.get(key);
+        if (lease === undefined) continue;
+        leases.delete(key);
+        removed.push(lease);
+      }
+      return removed;
+    },
+    activeCount(nowMs) {
+      return leases.size - index.countExpired(nowMs, (key) => isExpired(leases.get(key), nowMs));
+    },
+    get size() {
+      return leases.size;
+    },
+  };
+}
+
+function isExpired(lease: Lease | undefined, nowMs: number): boolean {
+  return lease === undefined || nowMs >= lease.expiresAtMs;
+}

@@ -1,0 +1,230 @@
+import t from "tap";
+import { createRegistry, RegistryError } from "../src/registry/index.js";
+import { createLeaseTable } from "../src/registry/lease-table.js";
+import { createFakeClock } from "./fixtures/clock.js";
+
+const TTL_MS = 300_000;
+
+function setup() {
+  const clock = createFakeClock();
+  const registry = createRegistry<{ endpoints: string[] }, { note: string }, { relay: string }>({
+    ttlMs: TTL_MS,
+    now: clock.now,
+  });
+  return { clock, registry };
+}
+
+t.test("a registered colony is returned with last_seen = now and expires_at = now + TTL", async (t) => {
+  const { clock, registry } = setup();
+  const lease = registry.registerColony("mesh-a", "key-1", { endpoints: ["1.2.3.4:41820"] });
+  t.equal(lease.lastSeenMs, clock.now());
+  t.equal(lease.expiresAtMs, clock.now() + TTL_MS);
+  t.same(registry.lookupColony("mesh-a")?.data, { endpoints: ["1.2.3.4:41820"] });
+  t.equal(registry.lookupColony("mesh-b"), undefined);
+});
+
+t.test("a lease is active until exactly expires_at and gone at that instant, without a sweep", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("mesh-a", "key-1", { endpoints: [] });
+  clock.advance(TTL_MS - 1);
+  t.ok(registry.lookupColony("mesh-a"), "active 1 ms before expiry");
+  t.equal(registry.counts().colonies, 1);
+  clock.advance(1);
+  t.equal(registry.lookupColony("mesh-a"), undefined, "expired at expires_at");
+  t.equal(registry.counts().colonies, 0, "expired entries are not counted");
+});
+
+t.test("re-registering with the same pubkey renews the lease (heartbeat)", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("mesh-a", "key-1", { endpoints: [] });
+  clock.advance(60_000);
+  const renewed = registry.registerColony("mesh-a", "key-1", { endpoints: [] });
+  t.equal(renewed.expiresAtMs, clock.now() + TTL_MS);
+  clock.advance(TTL_MS - 1);
+  t.ok(registry.lookupColony("mesh-a"), "still active thanks to the renewal");
+  t.same(registry.sweep().colonies, [], "the renewal moved the lease out of its old expiry bucket");
+});
+
+t.test("a registration replaces the stored entry wholesale", async (t) => {
+  const { registry } = setup();
+  registry.registerColony("mesh-a", "key-1", { endpoints: ["1.1.1.1:1", "2.2.2.2:2"] });
+  registry.registerColony("mesh-a", "key-1", { endpoints: ["3.3.3.3:3"] });
+  t.same(registry.lookupColony("mesh-a")?.data, { endpoints: ["3.3.3.3:3"] });
+});
+
+t.test("split-brain: another pubkey on an active mesh is refused and the stored entry is untouched", async (t) => {
+  const { clock, registry } = setup();
+  const original = registry.registerColony("mesh-a", "key-1", { endpoints: ["1.1.1.1:1"] });
+  clock.advance(10_000);
+  const error = t.throws(() => registry.registerColony("mesh-a", "key-2", { endpoints: ["9.9.9.9:9"] }));
+  t.ok(error instanceof RegistryError);
+  t.equal((error as RegistryError).code, "split_brain");
+  t.match((error as Error).message, /mesh-a/);
+  t.match((error as Error).message, /already registered/);
+  t.match((error as Error).message, /split-brain/);
+  t.match((error as Error).message, new Date(original.expiresAtMs).toISOString());
+  t.equal(registry.lookupColony("mesh-a"), original, "stored entry unchanged");
+});
+
+t.test("split-brain: once the lease has expired, another pubkey may take the mesh without a sweep", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("mesh-a", "key-1", { endpoints: [] });
+  clock.advance(TTL_MS);
+  const lease = registry.registerColony("mesh-a", "key-2", { endpoints: [] });
+  t.equal(lease.pubkey, "key-2");
+  t.equal(registry.lookupColony("mesh-a")?.pubkey, "key-2");
+  t.equal(registry.counts().colonies, 1);
+  t.same(registry.sweep().colonies, [], "the replaced lease is not swept later");
+  t.equal(registry.lookupColony("mesh-a")?.pubkey, "key-2");
+});
+
+t.test("agents are keyed by (mesh, agent) and kept apart from colonies", async (t) => {
+  const { registry } = setup();
+  registry.registerColony("mesh-a", "colony-key", { endpoints: [] });
+  registry.registerAgent("mesh-a", "agent-1", "agent-key", { note: "a" });
+  registry.registerAgent("mesh-b", "agent-1", "agent-key-b", { note: "b" });
+  t.equal(registry.lookupAgent("mesh-a", "agent-1")?.data.note, "a");
+  t.equal(registry.lookupAgent("mesh-b", "agent-1")?.data.note, "b");
+  t.equal(registry.lookupAgent("mesh-c", "agent-1"), undefined, "other mesh: not found");
+  t.equal(registry.lookupAgent("mesh-a", "mesh-a"), undefined);
+  t.same(registry.counts(), { colonies: 1, agents: 2, relaySessions: 0 });
+});
+
+t.test("agent keys cannot collide through separators in the ids", async (t) => {
+  const { registry } = setup();
+  registry.registerAgent("a/b", "c", "k1", { note: "first" });
+  registry.registerAgent("a", "b/c", "k2", { note: "second" });
+  t.equal(registry.lookupAgent("a/b", "c")?.data.note, "first");
+  t.equal(registry.lookupAgent("a", "b/c")?.data.note, "second");
+});
+
+t.test("an agent with a different pubkey replaces the record (last writer wins)", async (t) => {
+  const { registry } = setup();
+  registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "old" });
+  const lease = registry.registerAgent("mesh-a", "agent-1", "key-2", { note: "new" });
+  t.equal(lease.pubkey, "key-2");
+  t.equal(registry.lookupAgent("mesh-a", "agent-1")?.data.note, "new");
+  t.equal(registry.counts().agents, 1);
+});
+
+t.test("agents expire on read like colonies", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "" });
+  clock.advance(TTL_MS);
+  t.equal(registry.lookupAgent("mesh-a", "agent-1"), undefined);
+});
+
+t.test("sweep removes only expired entries and returns them", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("old", "k", { endpoints: [] });
+  registry.registerAgent("old", "agent", "k", { note: "" });
+  clock.advance(100_000);
+  registry.registerColony("young", "k", { endpoints: [] });
+  clock.advance(TTL_MS - 100_000);
+  const removed = registry.sweep();
+  t.same(
+    removed.colonies.map((c) => c.meshId),
+    ["old"],
+  );
+  t.same(
+    removed.agents.map((a) => a.agentId),
+    ["agent"],
+  );
+  t.ok(registry.lookupColony("young"));
+  t.same(registry.sweep(), { colonies: [], agents: [], relaySessions: [] }, "a second sweep finds nothing");
+});
+
+t.test("sweep inside the expiry second removes only what has passed its millisecond", async (t) => {
+  const { clock, registry } = setup();
+  clock.set(1_000_000_000_100);
+  registry.registerColony("early", "k", { endpoints: [] }); // expires ...100 + TTL
+  clock.advance(500);
+  registry.registerColony("late", "k", { endpoints: [] }); // expires ...600 + TTL
+  clock.set(1_000_000_000_100 + TTL_MS + 200);
+  t.same(
+    registry.sweep().colonies.map((c) => c.meshId),
+    ["early"],
+  );
+  t.ok(registry.lookupColony("late"));
+  clock.advance(300);
+  t.same(
+    registry.sweep().colonies.map((c) => c.meshId),
+    ["late"],
+  );
+});
+
+t.test("a clock that goes backwards does not lose or resurrect leases", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("a", "k", { endpoints: [] });
+  clock.advance(-200_000);
+  registry.registerColony("b", "k", { endpoints: [] }); // expires earlier than "a"
+  clock.advance(TTL_MS);
+  t.same(
+    registry.sweep().colonies.map((c) => c.meshId),
+    ["b"],
+  );
+  t.ok(registry.lookupColony("a"));
+});
+
+t.test("relay sessions: create, release once, mesh must match, expire after 30 minutes", async (t) => {
+  const { clock, registry } = setup();
+  const session = registry.createRelaySession("s1", "mesh-a", { relay: "r1" });
+  t.equal(session.expiresAtMs, clock.now() + 30 * 60_000);
+  t.equal(registry.counts().relaySessions, 1);
+  const mismatch = t.throws(() => registry.releaseRelaySession("s1", "mesh-b"));
+  t.equal((mismatch as RegistryError).code, "session_mesh_mismatch");
+  t.equal(registry.releaseRelaySession("s1", "mesh-a").data.relay, "r1");
+  const again = t.throws(() => registry.releaseRelaySession("s1", "mesh-a"));
+  t.equal((again as RegistryError).code, "session_not_found");
+  t.match((again as Error).message, /not found/);
+  registry.createRelaySession("s2", "mesh-a", { relay: "r1" });
+  t.equal(registry.releaseRelaySession("s2", "").sessionId, "s2", "an empty mesh id skips the check");
+  registry.createRelaySession("s3", "mesh-a", { relay: "r1" });
+  clock.advance(30 * 60_000);
+  t.equal((t.throws(() => registry.releaseRelaySession("s3", "")) as RegistryError).code, "session_not_found");
+  t.same(
+    registry.sweep().relaySessions.map((s) => s.sessionId),
+    ["s3"],
+  );
+});
+
+t.test("sweep cost is proportional to what expired, not to what is stored", async (t) => {
+  const clock = createFakeClock();
+  const table = createLeaseTable<{ expiresAtMs: number }>();
+  for (let i = 0; i < 50_000; i++) table.set(`long-${i}`, { expiresAtMs: clock.now() + 3_600_000 });
+  for (let i = 0; i < 10; i++) table.set(`short-${i}`, { expiresAtMs: clock.now() + 1_000 });
+  clock.advance(2_000);
+  // Count how many leases the sweep looks at through a spying Map#get.
+  const originalGet = Map.prototype.get;
+  let lookups = 0;
+  Map.prototype.get = function (this: Map<unknown, unknown>, key: unknown) {
+    lookups++;
+    return originalGet.call(this, key);
+  };
+  let removed;
+  try {
+    removed = table.sweep(clock.now());
+  } finally {
+    Map.prototype.get = originalGet;
+  }
+  t.equal(removed.length, 10);
+  t.ok(lookups < 100, `sweep made ${lookups} map lookups for 10 expiries among 50,010 leases`);
+  t.equal(table.size, 50_000);
+  t.equal(table.activeCount(clock.now()), 50_000);
+});
+
+t.test("activeCount subtracts unswept expired leases exactly", async (t) => {
+  const clock = createFakeClock(10_000_500);
+  const table = createLeaseTable<{ expiresAtMs: number }>();
+  table.set("a", { expiresAtMs: 10_001_000 });
+  table.set("b", { expiresAtMs: 10_001_700 });
+  table.set("c", { expiresAtMs: 10_005_000 });
+  t.equal(table.activeCount(clock.now()), 3);
+  t.equal(table.activeCount(10_001_000), 2, "a expired at its instant");
+  t.equal(table.activeCount(10_001_699), 2);
+  t.equal(table.activeCount(10_001_700), 1);
+  t.equal(table.size, 3, "counting does not remove");
+  t.ok(table.delete("c"));
+  t.notOk(table.delete("c"));
+  t.equal(table.activeCount(10_001_700), 0);
+});
