@@ -1,0 +1,258 @@
+import { parseArgs } from "node:util";
+import { parseCidr } from "./net/address.js";
+import { parseHostPort } from "./net/host-port.js";
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A relay offered to clients (`--relay host:port`). */
+export interface RelayConfig {
+  /** Stable id reported as `relay_id`: the `host:port` text. */
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Everything the daemon is configured with; built once by `loadConfig`, frozen. */
+export interface Config {
+  /** TCP port; 0 picks a free one. Default 8080. */
+  readonly port: number;
+  /** Listen address. Default "::" (all interfaces, dual stack). */
+  readonly host: string;
+  /** Lease length of colonies and agents, seconds. Default 300. */
+  readonly ttlSeconds: number;
+  /** How often the sweeper frees expired leases, milliseconds. Default 60,000. */
+  readonly cleanupIntervalMs: number;
+  /** Default "info". */
+  readonly logLevel: LogLevel;
+  /** STUN servers handed to registering clients. Default `stun.cloudflare.com:3478`. */
+  readonly stunServers: readonly string[];
+  /** CIDRs of proxies whose forwarding headers are believed. Default none. */
+  readonly trustProxy: readonly string[];
+  /** Relays; empty (the default) makes the relay RPCs answer `unimplemented`. */
+  readonly relays: readonly RelayConfig[];
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Thrown by `loadConfig` with every problem found, so a user fixes them in one go. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+}
+
+interface OptionSpec {
+  readonly flag: string;
+  readonly env?: string;
+  readonly arg: string;
+  readonly help: string;
+  readonly multiple?: boolean;
+}
+
+/** The options, in help order: the single source for parsing, `--help` and the README table. */
+export const OPTIONS: readonly OptionSpec[] = [
+  { flag: "port", env: "PORT", arg: "<n>", help: "TCP port to listen on; 0 picks a free port (default 8080)" },
+  { flag: "host", env: "HOST", arg: "<addr>", help: "address to listen on (default :: and 0.0.0.0, all interfaces)" },
+  { flag: "ttl", env: "DEFAULT_TTL_SECONDS", arg: "<seconds>", help: "lease length of registrations, integer >= 1 (default 300)" },
+  {
+    flag: "cleanup-interval",
+    env: "CLEANUP_INTERVAL_MS",
+    arg: "<seconds>",
+    help: "how often expired leases are freed (default 60; the env var is in milliseconds)",
+  },
+  { flag: "log-level", env: "LOG_LEVEL", arg: "<level>", help: `one of ${LOG_LEVELS.join(", ")} (default info)` },
+  {
+    flag: "stun-servers",
+    env: "CORAL_STUN_SERVERS",
+    arg: "<a,b>",
+    help: "comma-separated host:port list handed to clients (default stun.cloudflare.com:3478; empty for none)",
+  },
+  {
+    flag: "trust-proxy",
+    env: "TRUST_PROXY",
+    arg: "<spec>",
+    help: "none, loopback, or CIDR[,CIDR...]: peers whose X-Forwarded-For / X-Real-IP are believed (default none)",
+  },
+  { flag: "relay", arg: "<host:port>", help: "a relay offered to clients; repeatable (default none: relay RPCs unimplemented)", multiple: true },
+];
+
+export const DEFAULTS = {
+  port: 8080,
+  host: "::",
+  ttlSeconds: 300,
+  cleanupIntervalMs: 60_000,
+  logLevel: "info" as LogLevel,
+  stunServers: ["stun.cloudflare.com:3478"],
+} as const;
+
+/**
+ * Builds the configuration from command-line flags (`argv`, without node and
+ * script) and the environment. Flags win over env. Throws `ConfigError`
+ * listing every problem at once.
+ */
+export function loadConfig(argv: readonly string[], env: Env): Config {
+  const problems: string[] = [];
+  const values = parseFlags(argv, problems);
+  const pick = (flag: string, envName: string | undefined): { text: string; from: string } | undefined => {
+    const fromFlag = values.get(flag);
+    if (fromFlag !== undefined) return { text: fromFlag, from: `--${flag}` };
+    const fromEnv = envName === undefined ? undefined : env[envName];
+    return fromEnv === undefined ? undefined : { text: fromEnv, from: envName as string };
+  };
+
+  const port = integer(pick("port", "PORT"), 0, 65535, DEFAULTS.port, problems);
+  const host = pick("host", "HOST")?.text.trim() || DEFAULTS.host;
+  const ttlSeconds = integer(pick("ttl", "DEFAULT_TTL_SECONDS"), 1, 31_536_000, DEFAULTS.ttlSeconds, problems);
+
+  let cleanupIntervalMs: number = DEFAULTS.cleanupIntervalMs;
+  const cleanupFlag = values.get("cleanup-interval");
+  if (cleanupFlag !== undefined) {
+    cleanupIntervalMs = integer({ text: cleanupFlag, from: "--cleanup-interval" }, 1, 86_400, 60, problems) * 1000;
+  } else if (env.CLEANUP_INTERVAL_MS !== undefined) {
+    cleanupIntervalMs = integer({ text: env.CLEANUP_INTERVAL_MS, from: "CLEANUP_INTERVAL_MS" }, 100, 86_400_000, 60_000, problems);
+  }
+
+  const level = pick("log-level", "LOG_LEVEL");
+  let logLevel: LogLevel = DEFAULTS.logLevel;
+  if (level !== undefined) {
+    const wanted = level.text.trim().toLowerCase();
+    if ((LOG_LEVELS as readonly string[]).includes(wanted)) logLevel = wanted as LogLevel;
+    else problems.push(`${level.from}: "${clip(level.text)}" is not a log level; use one of ${LOG_LEVELS.join(", ")}`);
+  }
+
+  const stun = pick("stun-servers", "CORAL_STUN_SERVERS");
+  const stunServers = stun === undefined ? [...DEFAULTS.stunServers] : list(stun.text);
+  for (const server of stunServers) {
+    if (parseHostPort(server) === undefined) {
+      problems.push(`${stun?.from}: "${clip(server)}" is not host:port (a DNS name, IPv4 or [IPv6], port 1-65535)`);
+    }
+  }
+
+  const trustProxy = parseTrustProxy(pick("trust-proxy", "TRUST_PROXY"), problems);
+
+  const relays: RelayConfig[] = [];
+  for (const text of values.getAll("relay")) {
+    const parsed = parseHostPort(text.trim());
+    if (parsed === undefined) {
+      problems.push(`--relay: "${clip(text)}" is not host:port (a DNS name, IPv4 or [IPv6], port 1-65535)`);
+    } else {
+      relays.push(Object.freeze({ id: text.trim(), host: parsed.host, port: parsed.port }));
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    port,
+    host,
+    ttlSeconds,
+    cleanupIntervalMs,
+    logLevel,
+    stunServers: Object.freeze(stunServers),
+    trustProxy: Object.freeze(trustProxy),
+    relays: Object.freeze(relays),
+  });
+}
+
+/** `--help` text, generated from OPTIONS. */
+export function helpText(): string {
+  const rows = OPTIONS.map((o) => {
+    const left = `  --${o.flag} ${o.arg}`;
+    const env = o.env === undefined ? "" : ` [env ${o.env}]`;
+    return `${left.padEnd(34)}${o.help}${env}`;
+  });
+  return [
+    "Usage: coral-discovery [options]",
+    "",
+    "Discovery service for Coral meshes: colonies register, agents look them up.",
+    "Serves Connect (JSON, binary), gRPC and gRPC-Web over HTTP/1.1 and h2c on one port.",
+    "",
+    "Options:",
+    ...rows,
+    `${"  --version".padEnd(34)}print the version and exit`,
+    `${"  --help".padEnd(34)}print this help and exit`,
+    "",
+    "Flags win over environment variables.",
+  ].join("\n");
+}
+
+interface FlagValues {
+  get(flag: string): string | undefined;
+  getAll(flag: string): string[];
+}
+
+function parseFlags(argv: readonly string[], problems: string[]): FlagValues {
+  const options: Record<string, { type: "string"; multiple?: boolean }> = {};
+  for (const o of OPTIONS) options[o.flag] = o.multiple === true ? { type: "string", multiple: true } : { type: "string" };
+  const { values, positionals } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true });
+  const known = new Set(OPTIONS.map((o) => o.flag));
+  for (const [name, value] of Object.entries(values)) {
+    if (!known.has(name)) {
+      problems.push(`unknown option --${name}; see --help for the options`);
+      continue;
+    }
+    const all = Array.isArray(value) ? value : [value];
+    if (all.some((v) => typeof v !== "string")) problems.push(`--${name} needs a value`);
+  }
+  for (const positional of positionals) problems.push(`unexpected argument "${clip(positional)}"; see --help`);
+  return {
+    get(flag) {
+      const value = values[flag];
+      const last = Array.isArray(value) ? value[value.length - 1] : value;
+      return typeof last === "string" ? last : undefined;
+    },
+    getAll(flag) {
+      const value = values[flag];
+      const all = Array.isArray(value) ? value : value === undefined ? [] : [value];
+      return all.filter((v): v is string => typeof v === "string");
+    },
+  };
+}
+
+function integer(
+  source: { text: string; from: string } | undefined,
+  min: number,
+  max: number,
+  fallback: number,
+  problems: string[],
+): number {
+  if (source === undefined) return fallback;
+  const text = source.text.trim();
+  if (/^\d+$/.test(text)) {
+    const value = Number(text);
+    if (value >= min && value <= max) return value;
+  }
+  problems.push(`${source.from}: "${clip(source.text)}" must be an integer from ${min} to ${max}`);
+  return fallback;
+}
+
+function parseTrustProxy(source: { text: string; from: string } | undefined, problems: string[]): string[] {
+  if (source === undefined) return [];
+  const text = source.text.trim().toLowerCase();
+  if (text === "" || text === "none" || text === "false") return [];
+  if (text === "loopback") return ["127.0.0.0/8", "::1/128"];
+  const cidrs: string[] = [];
+  for (const entry of list(source.text)) {
+    if (entry === "loopback") {
+      cidrs.push("127.0.0.0/8", "::1/128");
+    } else if (parseCidr(entry) === undefined) {
+      problems.push(`${source.from}: "${clip(entry)}" is not a CIDR or IP address; use none, loopback or CIDR[,CIDR...]`);
+    } else {
+      cidrs.push(entry);
+    }
+  }
+  return cidrs;
+}
+
+function list(text: string): string[] {
+  return text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+/** Quotes at most 64 characters of user input in a message. */
+export function clip(text: string, max = 64): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}

@@ -1,0 +1,116 @@
+import { BlockList, isIP } from "node:net";
+
+/**
+ * Ranges whose addresses say nothing useful about where a peer can be reached
+ * from the internet (the wire contract's list): loopback, private,
+ * link-local, multicast, unspecified, unique-local and IPv6 documentation.
+ */
+const NOT_PUBLIC = new BlockList();
+NOT_PUBLIC.addSubnet("127.0.0.0", 8, "ipv4");
+NOT_PUBLIC.addSubnet("10.0.0.0", 8, "ipv4");
+NOT_PUBLIC.addSubnet("172.16.0.0", 12, "ipv4");
+NOT_PUBLIC.addSubnet("192.168.0.0", 16, "ipv4");
+NOT_PUBLIC.addSubnet("169.254.0.0", 16, "ipv4");
+NOT_PUBLIC.addSubnet("224.0.0.0", 4, "ipv4");
+NOT_PUBLIC.addAddress("0.0.0.0", "ipv4");
+NOT_PUBLIC.addAddress("255.255.255.255", "ipv4");
+NOT_PUBLIC.addAddress("::1", "ipv6");
+NOT_PUBLIC.addAddress("::", "ipv6");
+NOT_PUBLIC.addSubnet("fe80::", 10, "ipv6");
+NOT_PUBLIC.addSubnet("ff00::", 8, "ipv6");
+NOT_PUBLIC.addSubnet("fc00::", 7, "ipv6");
+NOT_PUBLIC.addSubnet("2001:db8::", 32, "ipv6");
+
+const MAPPED_V4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
+
+/**
+ * Normalizes an IP address as a socket or header reports it: IPv4-mapped IPv6
+ * (`::ffff:1.2.3.4`, what a dual-stack listener reports) becomes plain IPv4,
+ * an IPv6 zone is dropped. Returns undefined for anything that is not an IP.
+ */
+export function normalizeIp(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let ip = raw.trim();
+  if (ip.startsWith("[") && ip.endsWith("]")) ip = ip.slice(1, -1);
+  const zone = ip.indexOf("%");
+  if (zone !== -1) ip = ip.slice(0, zone);
+  const mapped = MAPPED_V4.exec(ip);
+  if (mapped !== null) ip = mapped[1] as string;
+  return isIP(ip) === 0 ? undefined : ip.toLowerCase();
+}
+
+/** True when `ip` (normalized) is a public unicast address. */
+export function isPublicIp(ip: string): boolean {
+  const family = isIP(ip);
+  if (family === 0) return false;
+  return !NOT_PUBLIC.check(ip, family === 4 ? "ipv4" : "ipv6");
+}
+
+/** Decides whether a socket peer is a trusted proxy. */
+export type ProxyMatcher = (peerIp: string) => boolean;
+
+/**
+ * Builds the matcher for `--trust-proxy`: an empty list trusts nobody;
+ * entries are CIDRs or plain addresses (as validated by config).
+ */
+export function createProxyMatcher(cidrs: readonly string[]): ProxyMatcher {
+  if (cidrs.length === 0) return () => false;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const parsed = parseCidr(cidr);
+    if (parsed === undefined) throw new Error(`invalid trusted proxy range ${cidr}`);
+    list.addSubnet(parsed.ip, parsed.prefix, parsed.family);
+  }
+  return (peerIp) => {
+    const family = isIP(peerIp);
+    return family !== 0 && list.check(peerIp, family === 4 ? "ipv4" : "ipv6");
+  };
+}
+
+export interface Cidr {
+  readonly ip: string;
+  readonly prefix: number;
+  readonly family: "ipv4" | "ipv6";
+}
+
+/** Parses `addr/prefix` or a bare address (a /32 or /128); undefined when invalid. */
+export function parseCidr(text: string): Cidr | undefined {
+  const slash = text.indexOf("/");
+  const ip = slash === -1 ? text : text.slice(0, slash);
+  const version = isIP(ip);
+  if (version === 0) return undefined;
+  const max = version === 4 ? 32 : 128;
+  let prefix = max;
+  if (slash !== -1) {
+    const digits = text.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(digits)) return undefined;
+    prefix = Number(digits);
+    if (prefix > max) return undefined;
+  }
+  return { ip, prefix, family: version === 4 ? "ipv4" : "ipv6" };
+}
+
+/**
+ * The address a request comes from: the socket peer, or, when the peer is a
+ * trusted proxy, the first hop of `X-Forwarded-For`, else `X-Real-IP`.
+ * Header values that are not IP addresses are ignored.
+ */
+export function clientIp(
+  peer: string | undefined,
+  header: (name: string) => string | string[] | undefined,
+  isTrustedProxy: ProxyMatcher,
+): string | undefined {
+  const peerIp = normalizeIp(peer);
+  if (peerIp === undefined || !isTrustedProxy(peerIp)) return peerIp;
+  const forwarded = first(header("x-forwarded-for"));
+  if (forwarded !== undefined) {
+    const comma = forwarded.indexOf(",");
+    const hop = normalizeIp(comma === -1 ? forwarded : forwarded.slice(0, comma));
+    if (hop !== undefined) return hop;
+  }
+  return normalizeIp(first(header("x-real-ip"))) ?? peerIp;
+}
+
+function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,252 @@
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type DiscoveryService,
+  type Endpoint,
+  type EndpointSchema,
+  NatHint,
+  type PublicEndpointInfo,
+  type RelayOptionSchema,
+} from "../../gen/coral/discovery/v1/discovery_pb.js";
+import type { RelayConfig } from "../config.js";
+import { isPublicIp } from "../net/address.js";
+import type { Registry } from "../registry/index.js";
+import { clientIpKey } from "./context.js";
+import { toConnectError } from "./errors.js";
+import { required, requireEndpoints } from "./validate.js";
+
+/** An Endpoint as stored: the client's message, or one the service built. */
+export type EndpointInit = MessageInitShape<typeof EndpointSchema>;
+
+/** What a colony registration stores besides its key and pubkey. */
+export interface ColonyData {
+  readonly endpoints: string[];
+  readonly meshIpv4: string;
+  readonly meshIpv6: string;
+  readonly connectPort: number;
+  readonly metadata: Record<string, string>;
+  readonly observedEndpoint: EndpointInit | undefined;
+  readonly publicPort: number;
+  readonly publicEndpoint: PublicEndpointInfo | undefined;
+}
+
+/** What an agent registration stores besides its keys and pubkey. */
+export interface AgentData {
+  readonly endpoints: string[];
+  readonly metadata: Record<string, string>;
+  readonly observedEndpoint: EndpointInit | undefined;
+}
+
+/** A relay session's allocation. */
+export interface RelayData {
+  readonly relay: RelayConfig;
+  readonly agentPubkey: string;
+  readonly colonyPubkey: string;
+}
+
+export type DiscoveryRegistry = Registry<ColonyData, AgentData, RelayData>;
+
+export interface DiscoveryServiceOptions {
+  readonly registry: DiscoveryRegistry;
+  /** Lease length reported to clients, seconds (the registry enforces it). */
+  readonly ttlSeconds: number;
+  /** Handed to registering clients. */
+  readonly stunServers: readonly string[];
+  /** Configured relays; none makes the relay RPCs `unimplemented`. */
+  readonly relays: readonly RelayConfig[];
+  /** Reported by Health. */
+  readonly version: string;
+  /** Unix ms the service started, for `uptime_seconds`. */
+  readonly startedAtMs: number;
+  /** The clock, Unix ms. */
+  readonly now: () => number;
+  /** A fresh unguessable id (relay sessions). */
+  readonly randomId: () => string;
+}
+
+/**
+ * The DiscoveryService handlers: validate at the edge, call the registry, map
+ * its errors, shape responses. Holds no state of its own but the round-robin
+ * relay cursor.
+ */
+export function createDiscoveryService(options: DiscoveryServiceOptions): Partial<ServiceImpl<typeof DiscoveryService>> {
+  const { registry, ttlSeconds, version, startedAtMs, now, randomId } = options;
+  const stunServers = [...options.stunServers];
+  const relays = options.relays;
+  const relayOptions: MessageInitShape<typeof RelayOptionSchema>[] = relays.map((relay) => ({
+    endpoint: { ip: relay.host, port: relay.port, protocol: "udp" },
+    relayId: relay.id,
+  }));
+  let nextRelay = 0;
+
+  return {
+    registerColony(req, ctx) {
+      required(req.meshId, "mesh_id");
+      required(req.pubkey, "pubkey");
+      requireEndpoints(req.endpoints);
+      const seen = seenEndpoint(ctx);
+      const data: ColonyData = {
+        endpoints: req.endpoints,
+        meshIpv4: req.meshIpv4,
+        meshIpv6: req.meshIpv6,
+        connectPort: req.connectPort,
+        metadata: req.metadata,
+        observedEndpoint: clientEndpoint(req.observedEndpoint) ?? seen,
+        publicPort: req.publicPort,
+        publicEndpoint: req.publicEndpoint,
+      };
+      let lease;
+      try {
+        lease = registry.registerColony(req.meshId, req.pubkey, data);
+      } catch (error) {
+        toConnectError(error);
+      }
+      return {
+        success: true,
+        ttl: ttlSeconds,
+        expiresAt: timestampFromMs(lease.expiresAtMs),
+        observedEndpoint: seen,
+        stunServers,
+      };
+    },
+
+    lookupColony(req) {
+      required(req.meshId, "mesh_id");
+      const lease = registry.lookupColony(req.meshId);
+      if (lease === undefined) throw new ConnectError(`colony ${req.meshId} not found`, Code.NotFound);
+      const { data } = lease;
+      return {
+        meshId: lease.meshId,
+        pubkey: lease.pubkey,
+        endpoints: data.endpoints,
+        meshIpv4: data.meshIpv4,
+        meshIpv6: data.meshIpv6,
+        connectPort: data.connectPort,
+        metadata: data.metadata,
+        lastSeen: timestampFromMs(lease.lastSeenMs),
+        observedEndpoints: data.observedEndpoint === undefined ? [] : [data.observedEndpoint],
+        nat: data.observedEndpoint === undefined ? NatHint.NAT_UNKNOWN : NatHint.NAT_CONE,
+        relays: relayOptions,
+        publicPort: data.publicPort,
+        publicEndpoint: data.publicEndpoint,
+      };
+    },
+
+    registerAgent(req, ctx) {
+      required(req.agentId, "agent_id");
+      required(req.meshId, "mesh_id");
+      required(req.pubkey, "pubkey");
+      const observed = clientEndpoint(req.observedEndpoint) ?? seenEndpoint(ctx);
+      if (req.endpoints.length === 0 && (observed === undefined || !observed.port)) {
+        throw new ConnectError(
+          "an agent without endpoints needs an observed_endpoint with a non-zero port: " +
+            "discover your public address and port with STUN (see stun_servers) and send it as observed_endpoint",
+          Code.InvalidArgument,
+        );
+      }
+      const lease = registry.registerAgent(req.meshId, req.agentId, req.pubkey, {
+        endpoints: req.endpoints,
+        metadata: req.metadata,
+        observedEndpoint: observed,
+      });
+      return {
+        success: true,
+        ttl: ttlSeconds,
+        expiresAt: timestampFromMs(lease.expiresAtMs),
+        observedEndpoint: observed,
+        stunServers,
+      };
+    },
+
+    lookupAgent(req) {
+      required(req.agentId, "agent_id");
+      required(req.meshId, "mesh_id");
+      const lease = registry.lookupAgent(req.meshId, req.agentId);
+      if (lease === undefined) throw new ConnectError(`agent ${req.agentId} not found`, Code.NotFound);
+      const { data } = lease;
+      return {
+        agentId: lease.agentId,
+        meshId: lease.meshId,
+        pubkey: lease.pubkey,
+        endpoints: data.endpoints,
+        observedEndpoints: data.observedEndpoint === undefined ? [] : [data.observedEndpoint],
+        nat: data.observedEndpoint === undefined ? NatHint.NAT_UNKNOWN : NatHint.NAT_CONE,
+        metadata: data.metadata,
+        lastSeen: timestampFromMs(lease.lastSeenMs),
+      };
+    },
+
+    requestRelay(req) {
+      const relay = relays[nextRelay % Math.max(relays.length, 1)];
+      if (relay === undefined) throw noRelay();
+      required(req.meshId, "mesh_id");
+      required(req.agentPubkey, "agent_pubkey");
+      required(req.colonyPubkey, "colony_pubkey");
+      nextRelay = (nextRelay + 1) % relays.length;
+      const session = registry.createRelaySession(randomId(), req.meshId, {
+        relay,
+        agentPubkey: req.agentPubkey,
+        colonyPubkey: req.colonyPubkey,
+      });
+      return {
+        relayEndpoint: { ip: relay.host, port: relay.port, protocol: "udp" },
+        sessionId: session.sessionId,
+        expiresAt: timestampFromMs(session.expiresAtMs),
+        relayId: relay.id,
+      };
+    },
+
+    releaseRelay(req) {
+      if (relays.length === 0) throw noRelay();
+      required(req.sessionId, "session_id");
+      try {
+        registry.releaseRelaySession(req.sessionId, req.meshId);
+      } catch (error) {
+        toConnectError(error);
+      }
+      return { success: true };
+    },
+
+    health() {
+      return {
+        status: "ok",
+        version,
+        uptimeSeconds: BigInt(Math.max(0, Math.floor((now() - startedAtMs) / 1000))),
+        registeredColonies: registry.counts().colonies,
+      };
+    },
+
+    createBootstrapToken() {
+      throw new ConnectError("CreateBootstrapToken is not implemented by this server yet", Code.Unimplemented);
+    },
+    publishBootstrapRendezvous() {
+      throw rendezvousUnimplemented("PublishBootstrapRendezvous");
+    },
+    pollBootstrapRendezvous() {
+      throw rendezvousUnimplemented("PollBootstrapRendezvous");
+    },
+    ackBootstrapRendezvous() {
+      throw rendezvousUnimplemented("AckBootstrapRendezvous");
+    },
+  };
+}
+
+/** The caller's address as the service sees it, when it is public: `{ip, port: 0, protocol: "udp"}`. */
+function seenEndpoint(ctx: HandlerContext): EndpointInit | undefined {
+  const ip = ctx.values.get(clientIpKey);
+  return ip !== undefined && isPublicIp(ip) ? { ip, port: 0, protocol: "udp" } : undefined;
+}
+
+/** The client's own observed endpoint, when it sent one with an address. */
+function clientEndpoint(endpoint: Endpoint | undefined): Endpoint | undefined {
+  return endpoint !== undefined && endpoint.ip !== "" ? endpoint : undefined;
+}
+
+function noRelay(): ConnectError {
+  return new ConnectError("no relay configured: start the server with --relay host:port", Code.Unimplemented);
+}
+
+function rendezvousUnimplemented(method: string): ConnectError {
+  return new ConnectError(`${method} is not implemented by this server`, Code.Unimplemented);
+}
