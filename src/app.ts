@@ -1,0 +1,121 @@
+import { randomUUID } from "node:crypto";
+import { createContextValues } from "@connectrpc/connect";
+import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
+import fastify, { LogController, type FastifyInstance } from "fastify";
+import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/coral/discovery/v1/discovery_pb.js";
+import type { Config } from "./config.js";
+import { clientIp, createProxyMatcher } from "./net/address.js";
+import { registerReflection } from "./reflection.js";
+import { createRegistry } from "./registry/index.js";
+import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
+import { clientIpKey } from "./service/context.js";
+import { createDiscoveryService, type DiscoveryRegistry } from "./service/discovery-service.js";
+import { createLoggingInterceptor } from "./service/logging.js";
+import { buildJwksJson, createTokenSigner, generateSigningKey } from "./tokens/index.js";
+import { VERSION } from "./version.js";
+
+export interface AppDeps {
+  readonly config: Config;
+  /** Clock in Unix ms. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Random ids for relay sessions. Default `crypto.randomUUID`. */
+  readonly randomId?: () => string;
+  /** A registry to serve (tests inspect it). Default: a new empty one. */
+  readonly registry?: DiscoveryRegistry;
+  /** Pino logger options or a logger instance for Fastify; default: level from config, JSON to stdout. */
+  readonly logger?: boolean | object;
+}
+
+/**
+ * Builds the daemon: DiscoveryService and gRPC reflection on every Connect
+ * protocol, `/health`, and the sweeper (started now, stopped on close).
+ * Does not listen.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const now = deps.now ?? Date.now;
+  const registry =
+    deps.registry ?? createRegistry({ ttlMs: config.ttlSeconds * 1000, now });
+  const isTrustedProxy = createProxyMatcher(config.trustProxy);
+  const startedAtMs = now();
+  // Without a configured key, one lives as long as this process (logged below).
+  const signingKey = config.signingKey ?? generateSigningKey();
+  // A Buffer, so Fastify sends it as is: exactly `application/json`, no charset added.
+  const jwksBody = Buffer.from(buildJwksJson(signingKey, config.previousKeys));
+
+  const app = fastify({
+    serverFactory: createDualProtocolServerFactory(),
+    logger: deps.logger ?? { level: config.logLevel },
+    // Per-request access logs cost ~30 µs each and every colony heartbeats once a
+    // minute; failures are logged by the RPC interceptor instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Let in-flight requests finish on close, but do not wait for idle keep-alives.
+    forceCloseConnections: "idle",
+  });
+
+  const service = createDiscoveryService({
+    registry,
+    ttlSeconds: config.ttlSeconds,
+    stunServers: config.stunServers,
+    relays: config.relays,
+    version: VERSION,
+    startedAtMs,
+    now,
+    randomId: deps.randomId ?? randomUUID,
+    tokens: createTokenSigner({ key: signingKey, ttlSeconds: config.tokenTtlSeconds, now, randomUUID }),
+  });
+  if (config.signingKey === undefined) {
+    app.log.info(
+      { kid: signingKey.kid },
+      "generated an ephemeral token signing key: tokens stop verifying after a restart; set DISCOVERY_SIGNING_KEY for a stable one",
+    );
+  }
+
+  await app.register(fastifyConnectPlugin, {
+    routes(router) {
+      router.service(DiscoveryService, service);
+      registerReflection(router, [file_coral_discovery_v1_discovery]);
+    },
+    interceptors: [createLoggingInterceptor(app.log)],
+    contextValues: (req) =>
+      createContextValues().set(
+        clientIpKey,
+        clientIp(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy),
+      ),
+  });
+
+  app.get("/health", async () => {
+    const counts = registry.counts();
+    return {
+      status: "ok",
+      version: VERSION,
+      uptime_seconds: Math.max(0, Math.floor((now() - startedAtMs) / 1000)),
+      colonies: counts.colonies,
+      agents: counts.agents,
+    };
+  });
+
+  app.get("/.well-known/jwks.json", async (_req, reply) => {
+    void reply.header("cache-control", "public, max-age=300").header("content-type", "application/json");
+    return jwksBody;
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ code: "not_found", message: `no route for ${req.method} ${req.url.slice(0, 200)}` });
+  });
+
+  const sweeper = setInterval(() => {
+    const removed = registry.sweep();
+    const total = removed.colonies.length + removed.agents.length + removed.relaySessions.length;
+    if (total > 0) {
+      app.log.debug(
+        { colonies: removed.colonies.length, agents: removed.agents.length, relaySessions: removed.relaySessions.length },
+        "swept expired leases",
+      );
+    }
+  }, config.cleanupIntervalMs);
+  sweeper.unref();
+  app.addHook("onClose", async () => clearInterval(sweeper));
+
+  return app;
+}

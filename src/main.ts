@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// The process entry: the only place that reads argv and env, listens and
+// traps signals. Everything else is built by buildApp.
+import { buildApp } from "./app.js";
+import { ConfigError, helpText, loadConfig, type Config } from "./config.js";
+import { formatSigningKey, generateSigningKey } from "./tokens/index.js";
+import { VERSION } from "./version.js";
+
+/** How long a graceful shutdown may take before open connections are cut. */
+const SHUTDOWN_GRACE_MS = 8_000;
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${helpText()}\n`);
+    return;
+  }
+  if (argv.includes("--version") || argv.includes("-v")) {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  if (argv[0] === "keygen") {
+    // A key in the DISCOVERY_SIGNING_KEY format, so operators need no other tool.
+    process.stdout.write(`${formatSigningKey(generateSigningKey())}\n`);
+    return;
+  }
+
+  let config: Config;
+  try {
+    config = loadConfig(argv, process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`coral-discovery: ${error.message}\nRun coral-discovery --help for the options.\n`);
+    process.exitCode = 2;
+    return;
+  }
+
+  const app = await buildApp({ config });
+  // Fastify logs "Server listening at ..." during listen(); the RFD 001 banner
+  // comes first, so that line is held back and the address logged after it.
+  app.log.level = "warn";
+  let address: string;
+  try {
+    address = await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    if (config.host !== "::" || (error as NodeJS.ErrnoException).code !== "EAFNOSUPPORT") throw error;
+    address = await app.listen({ port: config.port, host: "0.0.0.0" }); // no IPv6 on this machine
+  }
+  app.log.level = config.logLevel;
+  const port = new URL(address).port;
+  process.stdout.write(`Discovery Service v${VERSION}\ngRPC server listening on :${port}\nReady to accept registrations\n`);
+  app.log.info(
+    { address, jwks: `${address}/.well-known/jwks.json`, ttlSeconds: config.ttlSeconds, relays: config.relays.length },
+    "listening",
+  );
+
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, "shutting down: finishing in-flight requests");
+    const force = setTimeout(() => {
+      app.log.warn("shutdown grace period over: closing remaining connections");
+      app.server.closeAllConnections();
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    app.close().then(
+      () => {
+        clearTimeout(force);
+        process.exitCode = 0;
+      },
+      (error: unknown) => {
+        app.log.error({ err: error }, "error while shutting down");
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.once("SIGTERM", shutdown);
+  process.once("SIGINT", shutdown);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`coral-discovery: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
