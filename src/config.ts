@@ -1,6 +1,15 @@
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseCidr } from "./net/address.js";
 import { parseHostPort } from "./net/host-port.js";
+import {
+  KeyConfigError,
+  buildJwks,
+  parsePreviousKeys,
+  parseSigningKey,
+  type PublicKeyEntry,
+  type SigningKey,
+} from "./tokens/index.js";
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -31,7 +40,20 @@ export interface Config {
   readonly trustProxy: readonly string[];
   /** Relays; empty (the default) makes the relay RPCs answer `unimplemented`. */
   readonly relays: readonly RelayConfig[];
+  /** Lifetime of bootstrap tokens, seconds. Default 60. */
+  readonly tokenTtlSeconds: number;
+  /** The key that signs bootstrap tokens; undefined means "generate one at start-up". */
+  readonly signingKey: SigningKey | undefined;
+  /** Keys published in the JWKS for verification only (rotation); never used to sign. */
+  readonly previousKeys: readonly PublicKeyEntry[];
 }
+
+/** The I/O `loadConfig` may do: reading key files named by flags. */
+export interface ConfigIo {
+  readFile(path: string): string;
+}
+
+const defaultIo: ConfigIo = { readFile: (path) => readFileSync(path, "utf8") };
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -76,6 +98,19 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "none, loopback, or CIDR[,CIDR...]: peers whose X-Forwarded-For / X-Real-IP are believed (default none)",
   },
   { flag: "relay", arg: "<host:port>", help: "a relay offered to clients; repeatable (default none: relay RPCs unimplemented)", multiple: true },
+  { flag: "token-ttl", env: "TOKEN_TTL_SECONDS", arg: "<seconds>", help: "lifetime of bootstrap tokens, 1-3600 (default 60)" },
+  {
+    flag: "signing-key-file",
+    env: "DISCOVERY_SIGNING_KEY",
+    arg: "<path>",
+    help: 'file holding {"id","privateKey"}; the env var holds the JSON itself (default: a fresh key per process)',
+  },
+  {
+    flag: "previous-keys-file",
+    env: "DISCOVERY_PREVIOUS_KEYS",
+    arg: "<path>",
+    help: "file holding a JSON array of earlier keys, published in the JWKS but never used to sign (env: the JSON)",
+  },
 ];
 
 export const DEFAULTS = {
@@ -92,7 +127,7 @@ export const DEFAULTS = {
  * script) and the environment. Flags win over env. Throws `ConfigError`
  * listing every problem at once.
  */
-export function loadConfig(argv: readonly string[], env: Env): Config {
+export function loadConfig(argv: readonly string[], env: Env, io: ConfigIo = defaultIo): Config {
   const problems: string[] = [];
   const values = parseFlags(argv, problems);
   const pick = (flag: string, envName: string | undefined): { text: string; from: string } | undefined => {
@@ -142,6 +177,19 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     }
   }
 
+  const tokenTtlSeconds = integer(pick("token-ttl", "TOKEN_TTL_SECONDS"), 1, 3600, 60, problems);
+  const signingKey = loadKey(values.get("signing-key-file"), env.DISCOVERY_SIGNING_KEY, "DISCOVERY_SIGNING_KEY", io, problems, parseSigningKey);
+  const previousKeys =
+    loadKey(values.get("previous-keys-file"), env.DISCOVERY_PREVIOUS_KEYS, "DISCOVERY_PREVIOUS_KEYS", io, problems, parsePreviousKeys) ?? [];
+  if (signingKey !== undefined) {
+    try {
+      buildJwks(signingKey, previousKeys);
+    } catch (error) {
+      if (!(error instanceof KeyConfigError)) throw error;
+      problems.push(error.message);
+    }
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     port,
@@ -152,7 +200,43 @@ export function loadConfig(argv: readonly string[], env: Env): Config {
     stunServers: Object.freeze(stunServers),
     trustProxy: Object.freeze(trustProxy),
     relays: Object.freeze(relays),
+    tokenTtlSeconds,
+    signingKey,
+    previousKeys: Object.freeze(previousKeys),
   });
+}
+
+/**
+ * Reads key JSON from the file named by a flag, else from the env var that
+ * holds the JSON itself, and parses it; problems are collected, never thrown.
+ */
+function loadKey<T>(
+  file: string | undefined,
+  envJson: string | undefined,
+  envName: string,
+  io: ConfigIo,
+  problems: string[],
+  parse: (json: string, source: string) => T,
+): T | undefined {
+  let json = envJson;
+  let source = envName;
+  if (file !== undefined) {
+    source = file;
+    try {
+      json = io.readFile(file);
+    } catch (error) {
+      problems.push(`${file}: cannot read the key file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+      return undefined;
+    }
+  }
+  if (json === undefined || (file === undefined && json.trim() === "")) return undefined;
+  try {
+    return parse(json, source);
+  } catch (error) {
+    if (!(error instanceof KeyConfigError)) throw error;
+    problems.push(error.message);
+    return undefined;
+  }
 }
 
 /** `--help` text, generated from OPTIONS. */
@@ -164,6 +248,7 @@ export function helpText(): string {
   });
   return [
     "Usage: coral-discovery [options]",
+    "       coral-discovery keygen      print a new signing key in the DISCOVERY_SIGNING_KEY format",
     "",
     "Discovery service for Coral meshes: colonies register, agents look them up.",
     "Serves Connect (JSON, binary), gRPC and gRPC-Web over HTTP/1.1 and h2c on one port.",

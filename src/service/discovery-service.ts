@@ -12,6 +12,7 @@ import {
 import type { RelayConfig } from "../config.js";
 import { isPublicIp } from "../net/address.js";
 import type { Registry } from "../registry/index.js";
+import type { TokenSigner } from "../tokens/index.js";
 import { clientIpKey } from "./context.js";
 import { toConnectError } from "./errors.js";
 import { required, requireEndpoints } from "./validate.js";
@@ -63,6 +64,8 @@ export interface DiscoveryServiceOptions {
   readonly now: () => number;
   /** A fresh unguessable id (relay sessions). */
   readonly randomId: () => string;
+  /** Mints bootstrap tokens; without one CreateBootstrapToken answers `unimplemented`. */
+  readonly tokens?: TokenSigner;
 }
 
 /**
@@ -71,7 +74,7 @@ export interface DiscoveryServiceOptions {
  * relay cursor.
  */
 export function createDiscoveryService(options: DiscoveryServiceOptions): Partial<ServiceImpl<typeof DiscoveryService>> {
-  const { registry, ttlSeconds, version, startedAtMs, now, randomId } = options;
+  const { registry, ttlSeconds, version, startedAtMs, now, randomId, tokens } = options;
   const stunServers = [...options.stunServers];
   const relays = options.relays;
   const relayOptions: MessageInitShape<typeof RelayOptionSchema>[] = relays.map((relay) => ({
@@ -217,8 +220,14 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
       };
     },
 
-    createBootstrapToken() {
-      throw new ConnectError("CreateBootstrapToken is not implemented by this server yet", Code.Unimplemented);
+    createBootstrapToken(req) {
+      if (tokens === undefined) {
+        throw new ConnectError("CreateBootstrapToken is not enabled on this server", Code.Unimplemented);
+      }
+      required(req.agentId, "agent_id");
+      required(req.colonyId, "colony_id");
+      const token = tokens.sign({ agentId: req.agentId, colonyId: req.colonyId, reefId: req.reefId, intent: req.intent });
+      return { jwt: token.jwt, expiresAt: BigInt(token.expiresAt) };
     },
     publishBootstrapRendezvous() {
       throw rendezvousUnimplemented("PublishBootstrapRendezvous");
