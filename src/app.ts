@@ -62,6 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     startedAtMs,
     now,
     randomId: deps.randomId ?? randomUUID,
+    strictPubkeys: config.strictPubkeys,
     tokens: createTokenSigner({ key: signingKey, ttlSeconds: config.tokenTtlSeconds, now, randomUUID }),
   });
   if (config.signingKey === undefined) {

@@ -46,6 +46,8 @@ export interface Config {
   readonly signingKey: SigningKey | undefined;
   /** Keys published in the JWKS for verification only (rotation); never used to sign. */
   readonly previousKeys: readonly PublicKeyEntry[];
+  /** Require pubkeys to be base64 of 32 bytes (WireGuard). Default true; `--pubkey-check off` for test rigs. */
+  readonly strictPubkeys: boolean;
 }
 
 /** The I/O `loadConfig` may do: reading key files named by flags. */
@@ -98,6 +100,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "none, loopback, or CIDR[,CIDR...]: peers whose X-Forwarded-For / X-Real-IP are believed (default none)",
   },
   { flag: "relay", arg: "<host:port>", help: "a relay offered to clients; repeatable (default none: relay RPCs unimplemented)", multiple: true },
+  {
+    flag: "pubkey-check",
+    env: "PUBKEY_CHECK",
+    arg: "<on|off>",
+    help: "on: pubkeys must be WireGuard keys (base64 of 32 bytes); off: any non-empty key up to 256 characters (default on)",
+  },
   { flag: "token-ttl", env: "TOKEN_TTL_SECONDS", arg: "<seconds>", help: "lifetime of bootstrap tokens, 1-3600 (default 60)" },
   {
     flag: "signing-key-file",
@@ -177,6 +185,14 @@ export function loadConfig(argv: readonly string[], env: Env, io: ConfigIo = def
     }
   }
 
+  const pubkeyCheck = pick("pubkey-check", "PUBKEY_CHECK");
+  let strictPubkeys = true;
+  if (pubkeyCheck !== undefined) {
+    const wanted = pubkeyCheck.text.trim().toLowerCase();
+    if (wanted === "off" || wanted === "false") strictPubkeys = false;
+    else if (wanted !== "on" && wanted !== "true") problems.push(`${pubkeyCheck.from}: "${clip(pubkeyCheck.text)}" must be on or off`);
+  }
+
   const tokenTtlSeconds = integer(pick("token-ttl", "TOKEN_TTL_SECONDS"), 1, 3600, 60, problems);
   const signingKey = loadKey(values.get("signing-key-file"), env.DISCOVERY_SIGNING_KEY, "DISCOVERY_SIGNING_KEY", io, problems, parseSigningKey);
   const previousKeys =
@@ -203,6 +219,7 @@ export function loadConfig(argv: readonly string[], env: Env, io: ConfigIo = def
     tokenTtlSeconds,
     signingKey,
     previousKeys: Object.freeze(previousKeys),
+    strictPubkeys,
   });
 }
 

@@ -2,6 +2,7 @@ import t from "tap";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { DiscoveryService } from "../gen/coral/discovery/v1/discovery_pb.js";
+import { KEY_1, KEY_2, KEY_3 } from "./fixtures/keys.js";
 import { startServer } from "./fixtures/server.js";
 
 const server = await startServer(t);
@@ -22,16 +23,16 @@ for (const [name, transport] of Object.entries(transports)) {
   t.test(`${name}: register, look up, renew, split-brain and not found`, async (t) => {
     const client = createClient(DiscoveryService, transport);
     const meshId = `mesh-${++n}`;
-    const reg = await client.registerColony({ meshId, pubkey: "key-1", endpoints: ["203.0.113.42:41820"], metadata: { via: name } });
+    const reg = await client.registerColony({ meshId, pubkey: KEY_1, endpoints: ["203.0.113.42:41820"], metadata: { via: name } });
     t.equal(reg.success, true);
     t.equal(reg.ttl, 300);
     const found = await client.lookupColony({ meshId });
-    t.equal(found.pubkey, "key-1");
+    t.equal(found.pubkey, KEY_1);
     t.same(found.endpoints, ["203.0.113.42:41820"]);
     t.same(found.metadata, { via: name });
-    t.equal((await client.registerColony({ meshId, pubkey: "key-1", endpoints: ["203.0.113.42:41820"] })).success, true);
+    t.equal((await client.registerColony({ meshId, pubkey: KEY_1, endpoints: ["203.0.113.42:41820"] })).success, true);
 
-    const clash = await client.registerColony({ meshId, pubkey: "key-2", endpoints: ["198.51.100.1:1"] }).catch((e: unknown) => e);
+    const clash = await client.registerColony({ meshId, pubkey: KEY_2, endpoints: ["198.51.100.1:1"] }).catch((e: unknown) => e);
     t.ok(clash instanceof ConnectError);
     t.equal((clash as ConnectError).code, Code.AlreadyExists);
     t.match((clash as ConnectError).rawMessage, /already registered.*split-brain/);
@@ -40,9 +41,9 @@ for (const [name, transport] of Object.entries(transports)) {
     t.equal((missing as ConnectError).code, Code.NotFound);
     t.equal((missing as ConnectError).rawMessage, `colony ${meshId}-missing not found`);
 
-    const agent = await client.registerAgent({ agentId: "a1", meshId, pubkey: "agent-key", endpoints: ["198.51.100.9:51820"] });
+    const agent = await client.registerAgent({ agentId: "a1", meshId, pubkey: KEY_3, endpoints: ["198.51.100.9:51820"] });
     t.equal(agent.success, true);
-    t.equal((await client.lookupAgent({ agentId: "a1", meshId })).pubkey, "agent-key");
+    t.equal((await client.lookupAgent({ agentId: "a1", meshId })).pubkey, KEY_3);
 
     const health = await client.health({});
     t.equal(health.status, "ok");
@@ -53,7 +54,7 @@ for (const [name, transport] of Object.entries(transports)) {
 t.test("every transport sees the same registry", async (t) => {
   const grpc = createClient(DiscoveryService, transports["gRPC over h2c"] as Transport);
   const json = createClient(DiscoveryService, transports["Connect JSON over HTTP/1.1"] as Transport);
-  await grpc.registerColony({ meshId: "shared", pubkey: "k", endpoints: [":51820"] });
+  await grpc.registerColony({ meshId: "shared", pubkey: KEY_1, endpoints: [":51820"] });
   t.same((await json.lookupColony({ meshId: "shared" })).endpoints, [":51820"]);
   t.equal((await json.health({})).registeredColonies, n + 1);
 });

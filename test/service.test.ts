@@ -2,9 +2,10 @@ import t, { type Test } from "tap";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { NatHint } from "../gen/coral/discovery/v1/discovery_pb.js";
+import { KEY_1, KEY_2, KEY_3, KEY_4 } from "./fixtures/keys.js";
 import { createServiceFixture } from "./fixtures/service.js";
 
-const colony = { meshId: "my-app-prod", pubkey: "colony-key", endpoints: ["203.0.113.42:41820"] };
+const colony = { meshId: "my-app-prod", pubkey: KEY_1, endpoints: ["203.0.113.42:41820"] };
 
 async function rejects(t: Test, promise: Promise<unknown>, code: Code, message: string | RegExp) {
   const error = await promise.then(
@@ -21,7 +22,7 @@ t.test("RegisterColony validates mesh_id, pubkey, endpoints in that order", asyn
   const { client } = createServiceFixture();
   await rejects(t, client.registerColony({}), Code.InvalidArgument, /^mesh_id is required$/);
   await rejects(t, client.registerColony({ meshId: "m" }), Code.InvalidArgument, /^pubkey is required$/);
-  await rejects(t, client.registerColony({ meshId: "m", pubkey: "k" }), Code.InvalidArgument, /^at least one endpoint is required$/);
+  await rejects(t, client.registerColony({ meshId: "m", pubkey: KEY_4 }), Code.InvalidArgument, /^at least one endpoint is required$/);
 });
 
 t.test("RegisterColony answers success, ttl, the real expires_at and the STUN servers", async (t) => {
@@ -125,17 +126,17 @@ t.test("split-brain: another pubkey is refused with already_exists and the entry
   clock.advance(1_000);
   await rejects(
     t,
-    client.registerColony({ ...colony, pubkey: "other-key", endpoints: ["198.51.100.1:1"] }),
+    client.registerColony({ ...colony, pubkey: KEY_2, endpoints: ["198.51.100.1:1"] }),
     Code.AlreadyExists,
     /my-app-prod.*already registered.*split-brain/,
   );
-  const err = await client.registerColony({ ...colony, pubkey: "other-key" }).catch((e: ConnectError) => e);
+  const err = await client.registerColony({ ...colony, pubkey: KEY_2 }).catch((e: ConnectError) => e);
   t.match((err as ConnectError).rawMessage, new Date(timestampMs(first.expiresAt!)).toISOString());
   const found = await client.lookupColony({ meshId: colony.meshId });
-  t.equal(found.pubkey, "colony-key");
+  t.equal(found.pubkey, KEY_1);
   t.same(found.endpoints, colony.endpoints);
   clock.advance(299_000);
-  const taken = await client.registerColony({ ...colony, pubkey: "other-key" });
+  const taken = await client.registerColony({ ...colony, pubkey: KEY_2 });
   t.equal(taken.success, true, "after expiry another colony may take the mesh");
 });
 
@@ -148,7 +149,7 @@ t.test("RegisterAgent validates agent_id, mesh_id, pubkey in that order", async 
 
 t.test("an agent without endpoints needs an observed endpoint with a port (STUN)", async (t) => {
   const { client, caller } = createServiceFixture();
-  const agent = { agentId: "agent-1", meshId: "mesh", pubkey: "agent-key" };
+  const agent = { agentId: "agent-1", meshId: "mesh", pubkey: KEY_3 };
   await rejects(t, client.registerAgent(agent), Code.InvalidArgument, /STUN/);
   caller.ip = "198.51.100.7"; // seen address has port 0: still not enough
   await rejects(t, client.registerAgent(agent), Code.InvalidArgument, /observed_endpoint/);
@@ -166,7 +167,7 @@ t.test("an agent without endpoints needs an observed endpoint with a port (STUN)
 t.test("RegisterAgent with endpoints returns the stored observed endpoint and lease", async (t) => {
   const { client, caller, clock } = createServiceFixture();
   caller.ip = "2001:4860::8";
-  const res = await client.registerAgent({ agentId: "agent-1", meshId: "mesh", pubkey: "k", endpoints: ["10.0.0.5:51820"] });
+  const res = await client.registerAgent({ agentId: "agent-1", meshId: "mesh", pubkey: KEY_4, endpoints: ["10.0.0.5:51820"] });
   t.equal(res.success, true);
   t.equal(res.ttl, 300);
   t.equal(timestampMs(res.expiresAt!), clock.now() + 300_000);
@@ -176,14 +177,14 @@ t.test("RegisterAgent with endpoints returns the stored observed endpoint and le
 
 t.test("LookupAgent: ids required, found in its mesh only, returns the real mesh_id", async (t) => {
   const { client, clock } = createServiceFixture();
-  await client.registerAgent({ agentId: "agent-1", meshId: "mesh-a", pubkey: "k1", endpoints: ["198.51.100.2:51820"], metadata: { os: "linux" } });
+  await client.registerAgent({ agentId: "agent-1", meshId: "mesh-a", pubkey: KEY_3, endpoints: ["198.51.100.2:51820"], metadata: { os: "linux" } });
   await rejects(t, client.lookupAgent({}), Code.InvalidArgument, /^agent_id is required$/);
   await rejects(t, client.lookupAgent({ agentId: "agent-1" }), Code.InvalidArgument, /^mesh_id is required$/);
   await rejects(t, client.lookupAgent({ agentId: "agent-1", meshId: "mesh-b" }), Code.NotFound, /^agent agent-1 not found$/);
   const found = await client.lookupAgent({ agentId: "agent-1", meshId: "mesh-a" });
   t.equal(found.meshId, "mesh-a");
   t.equal(found.agentId, "agent-1");
-  t.equal(found.pubkey, "k1");
+  t.equal(found.pubkey, KEY_3);
   t.same(found.endpoints, ["198.51.100.2:51820"]);
   t.same(found.metadata, { os: "linux" });
   t.equal(timestampMs(found.lastSeen!), clock.now());
@@ -195,14 +196,14 @@ t.test("LookupAgent: ids required, found in its mesh only, returns the real mesh
 t.test("a different agent pubkey replaces the agent record", async (t) => {
   const { client } = createServiceFixture();
   const agent = { agentId: "agent-1", meshId: "mesh", endpoints: ["198.51.100.2:51820"] };
-  await client.registerAgent({ ...agent, pubkey: "old" });
-  await client.registerAgent({ ...agent, pubkey: "new" });
-  t.equal((await client.lookupAgent(agent)).pubkey, "new");
+  await client.registerAgent({ ...agent, pubkey: KEY_1 });
+  await client.registerAgent({ ...agent, pubkey: KEY_2 });
+  t.equal((await client.lookupAgent(agent)).pubkey, KEY_2);
 });
 
 t.test("agents and colonies are separate", async (t) => {
   const { client } = createServiceFixture();
-  await client.registerAgent({ agentId: "my-app-prod", meshId: "my-app-prod", pubkey: "k", endpoints: ["198.51.100.2:1"] });
+  await client.registerAgent({ agentId: "my-app-prod", meshId: "my-app-prod", pubkey: KEY_4, endpoints: ["198.51.100.2:1"] });
   await rejects(t, client.lookupColony({ meshId: "my-app-prod" }), Code.NotFound, /not found/);
   const health = await client.health({});
   t.equal(health.registeredColonies, 0);
@@ -210,7 +211,7 @@ t.test("agents and colonies are separate", async (t) => {
 
 t.test("relay RPCs are unimplemented without a relay", async (t) => {
   const { client } = createServiceFixture();
-  await rejects(t, client.requestRelay({ meshId: "m", agentPubkey: "a", colonyPubkey: "c" }), Code.Unimplemented, /no relay configured/);
+  await rejects(t, client.requestRelay({ meshId: "m", agentPubkey: KEY_1, colonyPubkey: KEY_2 }), Code.Unimplemented, /no relay configured/);
   await rejects(t, client.releaseRelay({ sessionId: "s" }), Code.Unimplemented, /no relay configured/);
 });
 
@@ -222,8 +223,8 @@ t.test("with relays: RequestRelay validates, allocates a 30-minute session; Rele
   const { client, clock } = createServiceFixture({ relays });
   await rejects(t, client.requestRelay({}), Code.InvalidArgument, /^mesh_id is required$/);
   await rejects(t, client.requestRelay({ meshId: "m" }), Code.InvalidArgument, /^agent_pubkey is required$/);
-  await rejects(t, client.requestRelay({ meshId: "m", agentPubkey: "a" }), Code.InvalidArgument, /^colony_pubkey is required$/);
-  const req = { meshId: "m", agentPubkey: "a", colonyPubkey: "c" };
+  await rejects(t, client.requestRelay({ meshId: "m", agentPubkey: KEY_1 }), Code.InvalidArgument, /^colony_pubkey is required$/);
+  const req = { meshId: "m", agentPubkey: KEY_1, colonyPubkey: KEY_2 };
   const first = await client.requestRelay(req);
   const second = await client.requestRelay(req);
   t.not(first.sessionId, second.sessionId);

@@ -15,7 +15,7 @@ import type { Registry } from "../registry/index.js";
 import type { TokenSigner } from "../tokens/index.js";
 import { clientIpKey } from "./context.js";
 import { toConnectError } from "./errors.js";
-import { required, requireEndpoints } from "./validate.js";
+import * as check from "./validate.js";
 
 /** An Endpoint as stored: the client's message, or one the service built. */
 export type EndpointInit = MessageInitShape<typeof EndpointSchema>;
@@ -66,6 +66,8 @@ export interface DiscoveryServiceOptions {
   readonly randomId: () => string;
   /** Mints bootstrap tokens; without one CreateBootstrapToken answers `unimplemented`. */
   readonly tokens?: TokenSigner;
+  /** Require WireGuard-shaped pubkeys (base64 of 32 bytes). Default true; `--pubkey-check off` clears it. */
+  readonly strictPubkeys?: boolean;
 }
 
 /**
@@ -75,6 +77,7 @@ export interface DiscoveryServiceOptions {
  */
 export function createDiscoveryService(options: DiscoveryServiceOptions): Partial<ServiceImpl<typeof DiscoveryService>> {
   const { registry, ttlSeconds, version, startedAtMs, now, randomId, tokens } = options;
+  const strict = options.strictPubkeys ?? true;
   const stunServers = [...options.stunServers];
   const relays = options.relays;
   const relayOptions: MessageInitShape<typeof RelayOptionSchema>[] = relays.map((relay) => ({
@@ -85,9 +88,16 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
 
   return {
     registerColony(req, ctx) {
-      required(req.meshId, "mesh_id");
-      required(req.pubkey, "pubkey");
-      requireEndpoints(req.endpoints);
+      check.id(req.meshId, "mesh_id");
+      check.pubkey(req.pubkey, "pubkey", strict);
+      check.endpoints(req.endpoints, "endpoints", true);
+      check.address(req.meshIpv4, 4, "mesh_ipv4");
+      check.address(req.meshIpv6, 6, "mesh_ipv6");
+      check.port(req.connectPort, "connect_port");
+      check.port(req.publicPort, "public_port");
+      check.metadata(req.metadata, "metadata");
+      check.observedEndpoint(req.observedEndpoint, "observed_endpoint");
+      check.publicEndpoint(req.publicEndpoint, "public_endpoint");
       const seen = seenEndpoint(ctx);
       const data: ColonyData = {
         endpoints: req.endpoints,
@@ -115,7 +125,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
     },
 
     lookupColony(req) {
-      required(req.meshId, "mesh_id");
+      check.id(req.meshId, "mesh_id");
       const lease = registry.lookupColony(req.meshId);
       if (lease === undefined) throw new ConnectError(`colony ${req.meshId} not found`, Code.NotFound);
       const { data } = lease;
@@ -137,9 +147,12 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
     },
 
     registerAgent(req, ctx) {
-      required(req.agentId, "agent_id");
-      required(req.meshId, "mesh_id");
-      required(req.pubkey, "pubkey");
+      check.id(req.agentId, "agent_id");
+      check.id(req.meshId, "mesh_id");
+      check.pubkey(req.pubkey, "pubkey", strict);
+      check.endpoints(req.endpoints, "endpoints", false);
+      check.observedEndpoint(req.observedEndpoint, "observed_endpoint");
+      check.metadata(req.metadata, "metadata");
       const observed = clientEndpoint(req.observedEndpoint) ?? seenEndpoint(ctx);
       if (req.endpoints.length === 0 && (observed === undefined || !observed.port)) {
         throw new ConnectError(
@@ -163,8 +176,8 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
     },
 
     lookupAgent(req) {
-      required(req.agentId, "agent_id");
-      required(req.meshId, "mesh_id");
+      check.id(req.agentId, "agent_id");
+      check.id(req.meshId, "mesh_id");
       const lease = registry.lookupAgent(req.meshId, req.agentId);
       if (lease === undefined) throw new ConnectError(`agent ${req.agentId} not found`, Code.NotFound);
       const { data } = lease;
@@ -183,9 +196,9 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
     requestRelay(req) {
       const relay = relays[nextRelay % Math.max(relays.length, 1)];
       if (relay === undefined) throw noRelay();
-      required(req.meshId, "mesh_id");
-      required(req.agentPubkey, "agent_pubkey");
-      required(req.colonyPubkey, "colony_pubkey");
+      check.id(req.meshId, "mesh_id");
+      check.pubkey(req.agentPubkey, "agent_pubkey", strict);
+      check.pubkey(req.colonyPubkey, "colony_pubkey", strict);
       nextRelay = (nextRelay + 1) % relays.length;
       const session = registry.createRelaySession(randomId(), req.meshId, {
         relay,
@@ -202,7 +215,8 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
 
     releaseRelay(req) {
       if (relays.length === 0) throw noRelay();
-      required(req.sessionId, "session_id");
+      check.opaqueId(req.sessionId, "session_id");
+      if (req.meshId !== "") check.id(req.meshId, "mesh_id");
       try {
         registry.releaseRelaySession(req.sessionId, req.meshId);
       } catch (error) {
@@ -224,8 +238,10 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
       if (tokens === undefined) {
         throw new ConnectError("CreateBootstrapToken is not enabled on this server", Code.Unimplemented);
       }
-      required(req.agentId, "agent_id");
-      required(req.colonyId, "colony_id");
+      check.id(req.agentId, "agent_id");
+      check.id(req.colonyId, "colony_id");
+      check.shortText(req.reefId, "reef_id");
+      check.shortText(req.intent, "intent");
       const token = tokens.sign({ agentId: req.agentId, colonyId: req.colonyId, reefId: req.reefId, intent: req.intent });
       return { jwt: token.jwt, expiresAt: BigInt(token.expiresAt) };
     },
