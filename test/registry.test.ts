@@ -228,3 +228,56 @@ t.test("activeCount subtracts unswept expired leases exactly", async (t) => {
   t.notOk(table.delete("c"));
   t.equal(table.activeCount(10_001_700), 0);
 });
+
+t.test("capacity: new colonies are refused when full, renewals still succeed, expired entries make room", async (t) => {
+  const clock = createFakeClock();
+  const registry = createRegistry<number, number, number>({ ttlMs: TTL_MS, now: clock.now, limits: { colonies: 2 } });
+  registry.registerColony("a", "k", 1);
+  clock.advance(1_000);
+  registry.registerColony("b", "k", 1);
+  const full = t.throws(() => registry.registerColony("c", "k", 1)) as RegistryError;
+  t.equal(full.code, "capacity_exceeded");
+  t.match(full.message, /the registry is full: it holds 2 colonies \(--max-colonies\)/);
+  clock.advance(1_000);
+  t.ok(registry.registerColony("a", "k", 2), "a renewal at the cap succeeds");
+  t.equal(registry.lookupColony("c"), undefined);
+  clock.advance(TTL_MS - 500); // "b" expired, "a" renewed 1 s after it
+  t.equal(registry.registerColony("c", "k", 1).meshId, "c", "an expired lease made room without a sweeper");
+  t.same(
+    registry.sweep().colonies.map((c) => c.meshId),
+    ["b"],
+    "the early sweep's removals are still reported by the next sweep",
+  );
+});
+
+t.test("capacity: agents per mesh and in all; renewals and re-registrations at the cap succeed", async (t) => {
+  const clock = createFakeClock();
+  const registry = createRegistry<number, number, number>({
+    ttlMs: TTL_MS,
+    now: clock.now,
+    limits: { agentsPerMesh: 2, agents: 3 },
+  });
+  registry.registerAgent("m1", "a1", "k", 0);
+  registry.registerAgent("m1", "a2", "k", 0);
+  const perMesh = t.throws(() => registry.registerAgent("m1", "a3", "k", 0)) as RegistryError;
+  t.equal(perMesh.code, "capacity_exceeded");
+  t.match(perMesh.message, /mesh m1 is full: it has 2 agents \(--max-agents-per-mesh\)/);
+  t.ok(registry.registerAgent("m1", "a2", "other-key", 1), "replacing an existing agent at the cap succeeds");
+  registry.registerAgent("m2", "a1", "k", 0);
+  const total = t.throws(() => registry.registerAgent("m3", "a1", "k", 0)) as RegistryError;
+  t.match(total.message, /it holds 3 agents \(--max-agents\)/);
+  clock.advance(TTL_MS);
+  registry.registerAgent("m1", "a3", "k", 0);
+  registry.registerAgent("m1", "a1", "k", 0);
+  t.equal(registry.counts().agents, 2, "expired agents were swept to make room, per-mesh counts followed");
+  t.throws(() => registry.registerAgent("m1", "a4", "k", 0), /mesh m1 is full/);
+});
+
+t.test("capacity: relay sessions", async (t) => {
+  const clock = createFakeClock();
+  const registry = createRegistry<number, number, number>({ ttlMs: TTL_MS, now: clock.now, limits: { relaySessions: 1 } });
+  registry.createRelaySession("s1", "m", 0);
+  t.throws(() => registry.createRelaySession("s2", "m", 0), /all 1 relay sessions are in use \(--max-relay-sessions\)/);
+  registry.releaseRelaySession("s1", "m");
+  t.equal(registry.createRelaySession("s2", "m", 0).sessionId, "s2");
+});

@@ -1,9 +1,10 @@
-export { createRegistry } from "./registry.js";
+export { DEFAULT_REGISTRY_LIMITS, createRegistry } from "./registry.js";
 export type {
   AgentLease,
   ColonyLease,
   Registry,
   RegistryCounts,
+  RegistryLimits,
   RegistryOptions,
   RelaySession,
   SweepResult,

@@ -14,6 +14,8 @@ export interface Lease {
 export interface LeaseTable<T extends Lease> {
   /** The active lease under `key`, or undefined when absent or expired at `nowMs`. */
   get(key: string, nowMs: number): T | undefined;
+  /** The stored lease under `key`, expired or not. */
+  peek(key: string): T | undefined;
   /** Stores `lease` under `key`, replacing any previous one wholesale. */
   set(key: string, lease: T): void;
   /** Removes the lease under `key`; true when there was one. */
@@ -34,6 +36,9 @@ export function createLeaseTable<T extends Lease>(): LeaseTable<T> {
     get(key, nowMs) {
       const lease = leases.get(key);
       return lease !== undefined && nowMs < lease.expiresAtMs ? lease : undefined;
+    },
+    peek(key) {
+      return leases.get(key);
     },
     set(key, lease) {
       const previous = leases.get(key);

@@ -8,7 +8,28 @@ export interface RegistryOptions {
   readonly relaySessionTtlMs?: number;
   /** The clock, in Unix milliseconds. Injected: the registry never reads time itself. */
   readonly now: () => number;
+  /** Capacity: new entries beyond these are refused; renewals always succeed. */
+  readonly limits?: Partial<RegistryLimits>;
 }
+
+/** How many entries the registry holds at most. */
+export interface RegistryLimits {
+  /** Colonies in all (`--max-colonies`). Default 100,000. */
+  readonly colonies: number;
+  /** Agents in one mesh (`--max-agents-per-mesh`). Default 10,000. */
+  readonly agentsPerMesh: number;
+  /** Agents in all (`--max-agents`). Default 1,000,000. */
+  readonly agents: number;
+  /** Open relay sessions (`--max-relay-sessions`). Default 10,000. */
+  readonly relaySessions: number;
+}
+
+export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = {
+  colonies: 100_000,
+  agentsPerMesh: 10_000,
+  agents: 1_000_000,
+  relaySessions: 10_000,
+};
 
 /** A colony's stored registration: what it sent (`data`) plus the lease. */
 export interface ColonyLease<D> {
@@ -80,9 +101,34 @@ const DEFAULT_RELAY_SESSION_TTL_MS = 30 * 60_000;
 export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A, R> {
   const { ttlMs, now } = options;
   const relayTtlMs = options.relaySessionTtlMs ?? DEFAULT_RELAY_SESSION_TTL_MS;
+  const limits = { ...DEFAULT_REGISTRY_LIMITS, ...options.limits };
   const colonies = createLeaseTable<ColonyLease<C>>();
   const agents = createLeaseTable<AgentLease<A>>();
   const relays = createLeaseTable<RelaySession<R>>();
+  /** Stored agents per mesh, expired-but-unswept ones included (they go with the sweep). */
+  const agentsPerMesh = new Map<string, number>();
+  /** Entries a capacity check swept early: handed to the next `sweep()` so they are still reported. */
+  let early: SweepResult<C, A, R> = { colonies: [], agents: [], relaySessions: [] };
+
+  function sweepAgents(nowMs: number): AgentLease<A>[] {
+    const removed = agents.sweep(nowMs);
+    for (const agent of removed) {
+      const left = (agentsPerMesh.get(agent.meshId) ?? 1) - 1;
+      if (left === 0) agentsPerMesh.delete(agent.meshId);
+      else agentsPerMesh.set(agent.meshId, left);
+    }
+    return removed;
+  }
+
+  /**
+   * Makes room for one new entry: when `full()` holds, expired entries are
+   * swept first (cost proportional to what expired); still full, it throws.
+   */
+  function ensureRoom(full: () => boolean, sweep: () => void, message: () => string): void {
+    if (!full()) return;
+    sweep();
+    if (full()) throw new RegistryError("capacity_exceeded", message());
+  }
 
   return {
     registerColony(meshId, pubkey, data) {
@@ -90,6 +136,13 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       const active = colonies.get(meshId, nowMs);
       if (active !== undefined && active.pubkey !== pubkey) {
         throw splitBrain(meshId, active.expiresAtMs, nowMs);
+      }
+      if (active === undefined) {
+        ensureRoom(
+          () => colonies.size >= limits.colonies && colonies.peek(meshId) === undefined,
+          () => append(early.colonies, colonies.sweep(nowMs)),
+          () => `the registry is full: it holds ${limits.colonies} colonies (--max-colonies); registered colonies can still renew`,
+        );
       }
       const lease: ColonyLease<C> = { meshId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs };
       colonies.set(meshId, lease);
@@ -100,6 +153,23 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
     },
     registerAgent(meshId, agentId, pubkey, data) {
       const nowMs = now();
+      const key = agentKey(meshId, agentId);
+      const stored = agents.peek(key);
+      if (stored === undefined || nowMs >= stored.expiresAtMs) {
+        const sweep = () => append(early.agents, sweepAgents(nowMs));
+        const isNew = () => agents.peek(key) === undefined;
+        ensureRoom(
+          () => isNew() && (agentsPerMesh.get(meshId) ?? 0) >= limits.agentsPerMesh,
+          sweep,
+          () => `mesh ${meshId} is full: it has ${limits.agentsPerMesh} agents (--max-agents-per-mesh); registered agents can still renew`,
+        );
+        ensureRoom(
+          () => isNew() && agents.size >= limits.agents,
+          sweep,
+          () => `the registry is full: it holds ${limits.agents} agents (--max-agents); registered agents can still renew`,
+        );
+        if (isNew()) agentsPerMesh.set(meshId, (agentsPerMesh.get(meshId) ?? 0) + 1);
+      }
       const lease: AgentLease<A> = {
         meshId,
         agentId,
@@ -108,14 +178,20 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
         lastSeenMs: nowMs,
         expiresAtMs: nowMs + ttlMs,
       };
-      agents.set(agentKey(meshId, agentId), lease);
+      agents.set(key, lease);
       return lease;
     },
     lookupAgent(meshId, agentId) {
       return agents.get(agentKey(meshId, agentId), now());
     },
     createRelaySession(sessionId, meshId, data) {
-      const session: RelaySession<R> = { sessionId, meshId, data, expiresAtMs: now() + relayTtlMs };
+      const nowMs = now();
+      ensureRoom(
+        () => relays.size >= limits.relaySessions,
+        () => append(early.relaySessions, relays.sweep(nowMs)),
+        () => `all ${limits.relaySessions} relay sessions are in use (--max-relay-sessions); release unused sessions or retry later`,
+      );
+      const session: RelaySession<R> = { sessionId, meshId, data, expiresAtMs: nowMs + relayTtlMs };
       relays.set(sessionId, session);
       return session;
     },
@@ -134,11 +210,13 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       return session;
     },
     sweep(nowMs = now()) {
-      return {
-        colonies: colonies.sweep(nowMs),
-        agents: agents.sweep(nowMs),
-        relaySessions: relays.sweep(nowMs),
+      const result = {
+        colonies: [...early.colonies, ...colonies.sweep(nowMs)],
+        agents: [...early.agents, ...sweepAgents(nowMs)],
+        relaySessions: [...early.relaySessions, ...relays.sweep(nowMs)],
       };
+      early = { colonies: [], agents: [], relaySessions: [] };
+      return result;
     },
     counts() {
       const nowMs = now();
@@ -149,6 +227,11 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       };
     },
   };
+}
+
+/** Appends in a loop: spreading a large array into push() can overflow the stack. */
+function append<T>(target: T[], items: readonly T[]): void {
+  for (const item of items) target.push(item);
 }
 
 /** An unambiguous composite key: the length prefix keeps ("a:b","c") apart from ("a","b:c"). */
