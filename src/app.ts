@@ -11,6 +11,7 @@ import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
 import { clientIpKey } from "./service/context.js";
 import { createDiscoveryService, type DiscoveryRegistry } from "./service/discovery-service.js";
 import { createLoggingInterceptor } from "./service/logging.js";
+import { createRateLimitInterceptor } from "./service/rate-limit.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey } from "./tokens/index.js";
 import { VERSION } from "./version.js";
 
@@ -35,7 +36,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const now = deps.now ?? Date.now;
   const registry =
-    deps.registry ?? createRegistry({ ttlMs: config.ttlSeconds * 1000, now });
+    deps.registry ?? createRegistry({ ttlMs: config.ttlSeconds * 1000, now, limits: config.limits });
   const isTrustedProxy = createProxyMatcher(config.trustProxy);
   const startedAtMs = now();
   // Without a configured key, one lives as long as this process (logged below).
@@ -44,7 +45,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const jwksBody = Buffer.from(buildJwksJson(signingKey, config.previousKeys));
 
   const app = fastify({
-    serverFactory: createDualProtocolServerFactory(),
+    serverFactory: createDualProtocolServerFactory({
+      sniffTimeoutMs: config.server.headersTimeoutMs,
+      headersTimeoutMs: config.server.headersTimeoutMs,
+      requestTimeoutMs: config.server.requestTimeoutMs,
+      keepAliveTimeoutMs: config.server.idleTimeoutMs,
+      http2SessionIdleTimeoutMs: config.server.idleTimeoutMs,
+      maxConnections: config.server.maxConnections,
+      http2MaxConcurrentStreams: config.server.http2MaxStreams,
+      maxHeaderSize: config.server.maxHeaderBytes,
+      http2MaxHeaderListSize: config.server.maxHeaderBytes,
+    }),
+    bodyLimit: config.server.maxBodyBytes,
     logger: deps.logger ?? { level: config.logLevel },
     // Per-request access logs cost ~30 µs each and every colony heartbeats once a
     // minute; failures are logged by the RPC interceptor instead.
@@ -72,12 +84,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     );
   }
 
+  const rateLimit = config.rateLimits === undefined ? undefined : createRateLimitInterceptor(config.rateLimits, now);
   await app.register(fastifyConnectPlugin, {
     routes(router) {
       router.service(DiscoveryService, service);
       registerReflection(router, [file_coral_discovery_v1_discovery]);
     },
-    interceptors: [createLoggingInterceptor(app.log)],
+    interceptors: [createLoggingInterceptor(app.log), ...(rateLimit === undefined ? [] : [rateLimit.interceptor])],
+    readMaxBytes: config.server.maxBodyBytes,
     contextValues: (req) =>
       createContextValues().set(
         clientIpKey,
@@ -106,6 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const sweeper = setInterval(() => {
+    rateLimit?.prune(now());
     const removed = registry.sweep();
     const total = removed.colonies.length + removed.agents.length + removed.relaySessions.length;
     if (total > 0) {

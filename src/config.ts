@@ -2,6 +2,9 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseCidr } from "./net/address.js";
 import { parseHostPort } from "./net/host-port.js";
+import type { Rate } from "./limits/rate-limiter.js";
+import { DEFAULT_REGISTRY_LIMITS, type RegistryLimits } from "./registry/index.js";
+import { DEFAULT_RATE_LIMITS, type RateLimits } from "./service/rate-limit.js";
 import {
   KeyConfigError,
   buildJwks,
@@ -48,7 +51,41 @@ export interface Config {
   readonly previousKeys: readonly PublicKeyEntry[];
   /** Require pubkeys to be base64 of 32 bytes (WireGuard). Default true; `--pubkey-check off` for test rigs. */
   readonly strictPubkeys: boolean;
+  /** Capacity of the registry. */
+  readonly limits: RegistryLimits;
+  /** Connection and request limits of the listener. */
+  readonly server: ServerLimits;
+  /** Per-address budgets; undefined when `--rate-limit off`. */
+  readonly rateLimits: RateLimits | undefined;
 }
+
+/** Connection and request limits (all documented in --help and the README). */
+export interface ServerLimits {
+  /** Largest request message, bytes. Default 65,536. */
+  readonly maxBodyBytes: number;
+  /** Open TCP connections at most; 0 = unlimited. Default 10,000. */
+  readonly maxConnections: number;
+  /** Time to receive request headers (and the first bytes of a new connection), ms. Default 10,000. */
+  readonly headersTimeoutMs: number;
+  /** Time to receive a whole HTTP/1.1 request, ms. Default 30,000. */
+  readonly requestTimeoutMs: number;
+  /** Idle keep-alive connections and HTTP/2 sessions are closed after this, ms. Default 72,000. */
+  readonly idleTimeoutMs: number;
+  /** HTTP/2 concurrent streams per connection. Default 100. */
+  readonly http2MaxStreams: number;
+  /** Request header size, bytes (HTTP/1.1 headers, HTTP/2 header list). Default 16,384. */
+  readonly maxHeaderBytes: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  maxBodyBytes: 65_536,
+  maxConnections: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 72_000,
+  http2MaxStreams: 100,
+  maxHeaderBytes: 16_384,
+};
 
 /** The I/O `loadConfig` may do: reading key files named by flags. */
 export interface ConfigIo {
@@ -106,6 +143,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: "<on|off>",
     help: "on: pubkeys must be WireGuard keys (base64 of 32 bytes); off: any non-empty key up to 256 characters (default on)",
   },
+  { flag: "max-colonies", env: "MAX_COLONIES", arg: "<n>", help: "colonies held at most; new ones beyond are refused, renewals never (default 100000)" },
+  { flag: "max-agents-per-mesh", env: "MAX_AGENTS_PER_MESH", arg: "<n>", help: "agents in one mesh at most (default 10000)" },
+  { flag: "max-agents", env: "MAX_AGENTS", arg: "<n>", help: "agents in all at most (default 1000000)" },
+  { flag: "max-relay-sessions", env: "MAX_RELAY_SESSIONS", arg: "<n>", help: "open relay sessions at most (default 10000)" },
+  { flag: "max-body-bytes", env: "MAX_BODY_BYTES", arg: "<n>", help: "largest request message in bytes (default 65536)" },
+  { flag: "max-connections", env: "MAX_CONNECTIONS", arg: "<n>", help: "open TCP connections at most; 0 for no limit (default 10000)" },
+  { flag: "headers-timeout", env: "HEADERS_TIMEOUT_SECONDS", arg: "<seconds>", help: "time to receive request headers, and a new connection's first bytes (default 10)" },
+  { flag: "request-timeout", env: "REQUEST_TIMEOUT_SECONDS", arg: "<seconds>", help: "time to receive a whole HTTP/1.1 request (default 30)" },
+  { flag: "idle-timeout", env: "IDLE_TIMEOUT_SECONDS", arg: "<seconds>", help: "idle keep-alive connections and HTTP/2 sessions are closed after this (default 72)" },
+  { flag: "http2-max-streams", env: "HTTP2_MAX_STREAMS", arg: "<n>", help: "concurrent HTTP/2 streams per connection (default 100)" },
+  { flag: "max-header-bytes", env: "MAX_HEADER_BYTES", arg: "<n>", help: "request header size in bytes (default 16384)" },
+  { flag: "rate-limit", env: "RATE_LIMIT", arg: "<on|off>", help: "per-address rate limits; off for trusted networks and benchmarks (default on)" },
+  { flag: "rate-register", env: "RATE_LIMIT_REGISTER", arg: "<rate[:burst]>", help: "registrations per second per address (default 20:40)" },
+  { flag: "rate-lookup", env: "RATE_LIMIT_LOOKUP", arg: "<rate[:burst]>", help: "lookups per second per address (default 200:400)" },
+  { flag: "rate-token", env: "RATE_LIMIT_TOKEN", arg: "<rate[:burst]>", help: "bootstrap tokens per second per address (default 5:10)" },
   { flag: "token-ttl", env: "TOKEN_TTL_SECONDS", arg: "<seconds>", help: "lifetime of bootstrap tokens, 1-3600 (default 60)" },
   {
     flag: "signing-key-file",
@@ -193,6 +245,42 @@ export function loadConfig(argv: readonly string[], env: Env, io: ConfigIo = def
     else if (wanted !== "on" && wanted !== "true") problems.push(`${pubkeyCheck.from}: "${clip(pubkeyCheck.text)}" must be on or off`);
   }
 
+  const int = (flag: string, env: string, min: number, max: number, fallback: number) =>
+    integer(pick(flag, env), min, max, fallback, problems);
+  const limits: RegistryLimits = Object.freeze({
+    colonies: int("max-colonies", "MAX_COLONIES", 1, 100_000_000, DEFAULT_REGISTRY_LIMITS.colonies),
+    agentsPerMesh: int("max-agents-per-mesh", "MAX_AGENTS_PER_MESH", 1, 100_000_000, DEFAULT_REGISTRY_LIMITS.agentsPerMesh),
+    agents: int("max-agents", "MAX_AGENTS", 1, 100_000_000, DEFAULT_REGISTRY_LIMITS.agents),
+    relaySessions: int("max-relay-sessions", "MAX_RELAY_SESSIONS", 1, 100_000_000, DEFAULT_REGISTRY_LIMITS.relaySessions),
+  });
+  const d = DEFAULT_SERVER_LIMITS;
+  const server: ServerLimits = Object.freeze({
+    maxBodyBytes: int("max-body-bytes", "MAX_BODY_BYTES", 1024, 16 * 1024 * 1024, d.maxBodyBytes),
+    maxConnections: int("max-connections", "MAX_CONNECTIONS", 0, 1_000_000, d.maxConnections),
+    headersTimeoutMs: int("headers-timeout", "HEADERS_TIMEOUT_SECONDS", 1, 3600, d.headersTimeoutMs / 1000) * 1000,
+    requestTimeoutMs: int("request-timeout", "REQUEST_TIMEOUT_SECONDS", 1, 3600, d.requestTimeoutMs / 1000) * 1000,
+    idleTimeoutMs: int("idle-timeout", "IDLE_TIMEOUT_SECONDS", 1, 3600, d.idleTimeoutMs / 1000) * 1000,
+    http2MaxStreams: int("http2-max-streams", "HTTP2_MAX_STREAMS", 1, 10_000, d.http2MaxStreams),
+    maxHeaderBytes: int("max-header-bytes", "MAX_HEADER_BYTES", 1024, 1024 * 1024, d.maxHeaderBytes),
+  });
+  if (server.requestTimeoutMs < server.headersTimeoutMs) {
+    problems.push(
+      `--request-timeout (${server.requestTimeoutMs / 1000}s) must be at least --headers-timeout (${server.headersTimeoutMs / 1000}s)`,
+    );
+  }
+  const rateSwitch = pick("rate-limit", "RATE_LIMIT");
+  let rateLimitOn = true;
+  if (rateSwitch !== undefined) {
+    const wanted = rateSwitch.text.trim().toLowerCase();
+    if (wanted === "off" || wanted === "false") rateLimitOn = false;
+    else if (wanted !== "on" && wanted !== "true") problems.push(`${rateSwitch.from}: "${clip(rateSwitch.text)}" must be on or off`);
+  }
+  const rateLimits: RateLimits = Object.freeze({
+    register: rate(pick("rate-register", "RATE_LIMIT_REGISTER"), DEFAULT_RATE_LIMITS.register, problems),
+    lookup: rate(pick("rate-lookup", "RATE_LIMIT_LOOKUP"), DEFAULT_RATE_LIMITS.lookup, problems),
+    token: rate(pick("rate-token", "RATE_LIMIT_TOKEN"), DEFAULT_RATE_LIMITS.token, problems),
+  });
+
   const tokenTtlSeconds = integer(pick("token-ttl", "TOKEN_TTL_SECONDS"), 1, 3600, 60, problems);
   const signingKey = loadKey(values.get("signing-key-file"), env.DISCOVERY_SIGNING_KEY, "DISCOVERY_SIGNING_KEY", io, problems, parseSigningKey);
   const previousKeys =
@@ -220,6 +308,9 @@ export function loadConfig(argv: readonly string[], env: Env, io: ConfigIo = def
     signingKey,
     previousKeys: Object.freeze(previousKeys),
     strictPubkeys,
+    limits,
+    server,
+    rateLimits: rateLimitOn ? rateLimits : undefined,
   });
 }
 
@@ -327,6 +418,19 @@ function integer(
   }
   problems.push(`${source.from}: "${clip(source.text)}" must be an integer from ${min} to ${max}`);
   return fallback;
+}
+
+/** `rate[:burst]`, both positive numbers (burst at least 1; default twice the rate). */
+function rate(source: { text: string; from: string } | undefined, fallback: Rate, problems: string[]): Rate {
+  if (source === undefined) return fallback;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(?::\s*(\d+)\s*)?$/.exec(source.text);
+  const perSecond = Number(match?.[1]);
+  const burst = match?.[2] === undefined ? Math.max(1, Math.ceil(perSecond * 2)) : Number(match[2]);
+  if (match === null || !(perSecond > 0) || perSecond > 1_000_000 || !(burst >= 1) || burst > 10_000_000) {
+    problems.push(`${source.from}: "${clip(source.text)}" must be rate[:burst], e.g. 20:40 (a positive rate per second, a burst of at least 1)`);
+    return fallback;
+  }
+  return Object.freeze({ perSecond, burst });
 }
 
 function parseTrustProxy(source: { text: string; from: string } | undefined, problems: string[]): string[] {

@@ -1,0 +1,78 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { createRateLimiter, rateLimitKey, type Rate, type RateLimiter } from "../limits/rate-limiter.js";
+import { clientIpKey } from "./context.js";
+
+/** Budgets per client address for each kind of call. */
+export interface RateLimits {
+  /** RegisterColony, RegisterAgent, RequestRelay, ReleaseRelay and the rendezvous writes. Default 20/s, burst 40. */
+  readonly register: Rate;
+  /** LookupColony, LookupAgent, Health, PollBootstrapRendezvous. Default 200/s, burst 400. */
+  readonly lookup: Rate;
+  /** CreateBootstrapToken. Default 5/s, burst 10. */
+  readonly token: Rate;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  register: { perSecond: 20, burst: 40 },
+  lookup: { perSecond: 200, burst: 400 },
+  token: { perSecond: 5, burst: 10 },
+};
+
+type Kind = keyof RateLimits;
+
+const KIND: Record<string, Kind> = {
+  RegisterColony: "register",
+  RegisterAgent: "register",
+  RequestRelay: "register",
+  ReleaseRelay: "register",
+  PublishBootstrapRendezvous: "register",
+  AckBootstrapRendezvous: "register",
+  LookupColony: "lookup",
+  LookupAgent: "lookup",
+  Health: "lookup",
+  PollBootstrapRendezvous: "lookup",
+  CreateBootstrapToken: "token",
+};
+
+const NOUN: Record<Kind, string> = { register: "registrations", lookup: "lookups", token: "token requests" };
+
+export interface RateLimitInterceptor {
+  readonly interceptor: Interceptor;
+  /** Drops idle buckets (called by the sweeper); returns how many. */
+  prune(nowMs: number): number;
+}
+
+/**
+ * Throttles DiscoveryService calls per client address (the trusted-proxy
+ * derived one). Over budget: `resource_exhausted` with a `Retry-After`
+ * header (seconds; a trailer over gRPC) and a message saying the budget.
+ */
+export function createRateLimitInterceptor(limits: RateLimits, now: () => number): RateLimitInterceptor {
+  const limiters: Record<Kind, RateLimiter> = {
+    register: createRateLimiter(limits.register),
+    lookup: createRateLimiter(limits.lookup),
+    token: createRateLimiter(limits.token),
+  };
+  const interceptor: Interceptor = (next) => (req) => {
+    const kind = req.service.typeName === DiscoveryService.typeName ? KIND[req.method.name] : undefined;
+    if (kind !== undefined) {
+      const waitMs = limiters[kind].take(rateLimitKey(req.contextValues.get(clientIpKey)), now());
+      if (waitMs > 0) {
+        const rate = limits[kind];
+        const retrySeconds = Math.max(1, Math.ceil(waitMs / 1000));
+        throw new ConnectError(
+          `rate limit exceeded: at most ${rate.perSecond} ${NOUN[kind]} per second (bursts of ${rate.burst}) ` +
+            `from one address; retry in ${retrySeconds}s`,
+          Code.ResourceExhausted,
+          { "retry-after": String(retrySeconds) },
+        );
+      }
+    }
+    return next(req);
+  };
+  return {
+    interceptor,
+    prune: (nowMs) => limiters.register.prune(nowMs) + limiters.lookup.prune(nowMs) + limiters.token.prune(nowMs),
+  };
+}
