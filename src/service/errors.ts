@@ -5,6 +5,7 @@ const CODES: Record<RegistryErrorCode, Code> = {
   split_brain: Code.AlreadyExists,
   session_not_found: Code.NotFound,
   session_mesh_mismatch: Code.PermissionDenied,
+  capacity_exceeded: Code.ResourceExhausted,
 };
 
 /** Maps the registry's domain errors to Connect errors (keeping the cause); anything else is rethrown. */
