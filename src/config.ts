@@ -57,6 +57,8 @@ export interface Config {
   readonly server: ServerLimits;
   /** Per-address budgets; undefined when `--rate-limit off`. */
   readonly rateLimits: RateLimits | undefined;
+  /** Once listening, `{"url","port","pid"}` is written here (for CI). Default none. */
+  readonly readyFile: string | undefined;
 }
 
 /** Connection and request limits (all documented in --help and the README). */
@@ -116,6 +118,12 @@ interface OptionSpec {
 export const OPTIONS: readonly OptionSpec[] = [
   { flag: "port", env: "PORT", arg: "<n>", help: "TCP port to listen on; 0 picks a free port (default 8080)" },
   { flag: "host", env: "HOST", arg: "<addr>", help: "address to listen on (default :: and 0.0.0.0, all interfaces)" },
+  {
+    flag: "ready-file",
+    env: "READY_FILE",
+    arg: "<path>",
+    help: 'once listening, write {"url","port","pid"} here atomically (for CI with --port 0)',
+  },
   { flag: "ttl", env: "DEFAULT_TTL_SECONDS", arg: "<seconds>", help: "lease length of registrations, integer >= 1 (default 300)" },
   {
     flag: "cleanup-interval",
@@ -311,6 +319,7 @@ export function loadConfig(argv: readonly string[], env: Env, io: ConfigIo = def
     limits,
     server,
     rateLimits: rateLimitOn ? rateLimits : undefined,
+    readyFile: pick("ready-file", "READY_FILE")?.text || undefined,
   });
 }
 

@@ -3,6 +3,7 @@
 // traps signals. Everything else is built by buildApp.
 import { buildApp } from "./app.js";
 import { ConfigError, helpText, loadConfig, type Config } from "./config.js";
+import { listen, writeReadyFile } from "./listen.js";
 import { formatSigningKey, generateSigningKey } from "./tokens/index.js";
 import { VERSION } from "./version.js";
 
@@ -38,18 +39,21 @@ async function main(argv: string[]): Promise<void> {
   // Fastify logs "Server listening at ..." during listen(); the RFD 001 banner
   // comes first, so that line is held back and the address logged after it.
   app.log.level = "warn";
-  let address: string;
-  try {
-    address = await app.listen({ port: config.port, host: config.host });
-  } catch (error) {
-    if (config.host !== "::" || (error as NodeJS.ErrnoException).code !== "EAFNOSUPPORT") throw error;
-    address = await app.listen({ port: config.port, host: "0.0.0.0" }); // no IPv6 on this machine
-  }
+  const listening = await listen(app, config.host, config.port);
   app.log.level = config.logLevel;
-  const port = new URL(address).port;
-  process.stdout.write(`Discovery Service v${VERSION}\ngRPC server listening on :${port}\nReady to accept registrations\n`);
+  process.stdout.write(
+    `Discovery Service v${VERSION}\ngRPC server listening on :${listening.port}\nReady to accept registrations\n`,
+  );
+  if (config.readyFile !== undefined) await writeReadyFile(config.readyFile, listening, process.pid);
   app.log.info(
-    { address, jwks: `${address}/.well-known/jwks.json`, ttlSeconds: config.ttlSeconds, relays: config.relays.length },
+    {
+      url: listening.url,
+      host: config.host,
+      jwks: `${listening.url}/.well-known/jwks.json`,
+      ttlSeconds: config.ttlSeconds,
+      relays: config.relays.length,
+      readyFile: config.readyFile,
+    },
     "listening",
   );
 
