@@ -41,10 +41,10 @@ async function main(argv: string[]): Promise<void> {
   app.log.level = "warn";
   const listening = await listen(app, config.host, config.port);
   app.log.level = config.logLevel;
+  if (config.readyFile !== undefined) await writeReadyFile(config.readyFile, listening, process.pid);
   process.stdout.write(
     `Discovery Service v${VERSION}\ngRPC server listening on :${listening.port}\nReady to accept registrations\n`,
   );
-  if (config.readyFile !== undefined) await writeReadyFile(config.readyFile, listening, process.pid);
   app.log.info(
     {
       url: listening.url,
