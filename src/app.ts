@@ -12,7 +12,7 @@ import { clientIpKey } from "./service/context.js";
 import { createDiscoveryService, type DiscoveryRegistry } from "./service/discovery-service.js";
 import { createLoggingInterceptor } from "./service/logging.js";
 import { createRateLimitInterceptor } from "./service/rate-limit.js";
-import { buildJwksJson, createTokenSigner, generateSigningKey } from "./tokens/index.js";
+import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
 import { VERSION } from "./version.js";
 
 export interface AppDeps {
@@ -23,6 +23,8 @@ export interface AppDeps {
   readonly randomId?: () => string;
   /** A registry to serve (tests inspect it). Default: a new empty one. */
   readonly registry?: DiscoveryRegistry;
+  /** The token signing key; default the configured one, else a fresh one. */
+  readonly signingKey?: SigningKey;
   /** Pino logger options or a logger instance for Fastify; default: level from config, JSON to stdout. */
   readonly logger?: boolean | object;
 }
@@ -39,8 +41,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.registry ?? createRegistry({ ttlMs: config.ttlSeconds * 1000, now, limits: config.limits });
   const isTrustedProxy = createProxyMatcher(config.trustProxy);
   const startedAtMs = now();
-  // Without a configured key, one lives as long as this process (logged below).
-  const signingKey = config.signingKey ?? generateSigningKey();
+  // Without a configured key, one lives as long as this process.
+  const signingKey = deps.signingKey ?? config.signingKey ?? generateSigningKey();
   // A Buffer, so Fastify sends it as is: exactly `application/json`, no charset added.
   const jwksBody = Buffer.from(buildJwksJson(signingKey, config.previousKeys));
 
@@ -77,12 +79,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     strictPubkeys: config.strictPubkeys,
     tokens: createTokenSigner({ key: signingKey, ttlSeconds: config.tokenTtlSeconds, now, randomUUID }),
   });
-  if (config.signingKey === undefined) {
-    app.log.info(
-      { kid: signingKey.kid },
-      "generated an ephemeral token signing key: tokens stop verifying after a restart; set DISCOVERY_SIGNING_KEY for a stable one",
-    );
-  }
 
   const rateLimit = config.rateLimits === undefined ? undefined : createRateLimitInterceptor(config.rateLimits, now);
   await app.register(fastifyConnectPlugin, {

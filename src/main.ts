@@ -35,7 +35,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  const app = await buildApp({ config });
+  const signingKey = config.signingKey ?? generateSigningKey();
+  const app = await buildApp({ config, signingKey });
   // Fastify logs "Server listening at ..." during listen(); the RFD 001 banner
   // comes first, so that line is held back and the address logged after it.
   app.log.level = "warn";
@@ -56,6 +57,12 @@ async function main(argv: string[]): Promise<void> {
     },
     "listening",
   );
+  if (config.signingKey === undefined) {
+    app.log.info(
+      { kid: signingKey.kid },
+      "generated an ephemeral token signing key: tokens stop verifying after a restart; set DISCOVERY_SIGNING_KEY for a stable one",
+    );
+  }
 
   let closing = false;
   const shutdown = (signal: NodeJS.Signals) => {
