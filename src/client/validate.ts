@@ -1,0 +1,31 @@
+/**
+ * Option checks for the client: each throws a RangeError (TypeError for a bad
+ * URL) that quotes the bad value and says what is allowed.
+ */
+
+export function finiteAtLeast(name: string, value: number, min: number): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+    throw new RangeError(`${name} must be a finite number >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function integerAtLeast(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(`${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function httpUrl(name: string, value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new TypeError(`${name} must be an absolute http:// or https:// URL, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
