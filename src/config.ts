@@ -364,7 +364,7 @@ export function helpText(): string {
     return `${left.padEnd(34)}${o.help}${env}`;
   });
   return [
-    "Usage: coral-discovery [options]",
+    "Usage: coral-discovery [serve] [options]",
     "       coral-discovery keygen      print a new signing key in the DISCOVERY_SIGNING_KEY format",
     "",
     "Discovery service for Coral meshes: colonies register, agents look them up.",

@@ -2,6 +2,7 @@
 // The process entry: the only place that reads argv and env, listens and
 // traps signals. Everything else is built by buildApp.
 import { buildApp } from "./app.js";
+import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from "./cli/client-commands.js";
 import { ConfigError, helpText, loadConfig, type Config } from "./config.js";
 import { listen, writeReadyFile } from "./listen.js";
 import { formatSigningKey, generateSigningKey } from "./tokens/index.js";
@@ -11,8 +12,28 @@ import { VERSION } from "./version.js";
 const SHUTDOWN_GRACE_MS = 8_000;
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] !== undefined && CLIENT_COMMANDS.has(argv[0])) {
+    if (argv.includes("--help") || argv.includes("-h")) {
+      process.stdout.write(`${CLIENT_USAGE}\n`);
+      return;
+    }
+    const interrupted = new AbortController();
+    const stop = () => interrupted.abort();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    process.exitCode = await runClientCommand(argv, {
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+      env: process.env,
+      signal: interrupted.signal,
+    });
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    return;
+  }
+  if (argv[0] === "serve") argv = argv.slice(1);
   if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`${helpText()}\n`);
+    process.stdout.write(`${helpText()}\n\n${CLIENT_USAGE}\n`);
     return;
   }
   if (argv.includes("--version") || argv.includes("-v")) {

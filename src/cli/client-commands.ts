@@ -1,0 +1,311 @@
+// The client side of the binary: `coral-discovery lookup|register|agent lookup|token|health|wait`.
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { ConnectError } from "@connectrpc/connect";
+import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import {
+  CreateBootstrapTokenResponseSchema,
+  HealthResponseSchema,
+  LookupAgentResponseSchema,
+  LookupColonyResponseSchema,
+  NatHint,
+  RegisterColonyResponseSchema,
+  type Endpoint,
+} from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { createDiscoveryClient, type DiscoveryClient } from "../client/index.js";
+import { parseDuration } from "./duration.js";
+import { EXIT, describe, exitCodeFor } from "./exit-codes.js";
+
+export const CLIENT_COMMANDS: ReadonlySet<string> = new Set(["lookup", "register", "agent", "token", "health", "wait"]);
+
+export const DEFAULT_URL = "http://127.0.0.1:8080";
+
+/** What a command may touch: output, environment, a stop signal (SIGINT/SIGTERM), the clock. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Aborted when the user interrupts; `register` stops its heartbeat then. */
+  readonly signal: AbortSignal;
+  readonly now?: () => number;
+}
+
+class UsageError extends Error {}
+
+const COMMON = {
+  url: { type: "string" },
+  json: { type: "boolean" },
+  timeout: { type: "string" },
+} as const satisfies ParseArgsConfig["options"];
+
+export const CLIENT_USAGE = `Client commands (talk to a running service):
+  coral-discovery lookup <mesh-id>
+  coral-discovery register --mesh-id <id> --pubkey <key> --endpoint <host:port> [--endpoint ...]
+                           [--metadata k=v ...] [--interval 60s] [--once]
+  coral-discovery agent lookup <agent-id> --mesh-id <id>
+  coral-discovery token --agent-id <id> --colony-id <id> [--reef-id <id>] [--intent <text>]
+  coral-discovery health
+  coral-discovery wait [--timeout 30s]
+
+Common options: --url <url> (default ${DEFAULT_URL}, env CORAL_DISCOVERY_URL), --json (machine-readable output),
+--timeout <duration> (per request, default 10s; for wait: how long to wait, default 30s).
+Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 unreachable, 5 refused by the service.`;
+
+/** Runs one client command; resolves with the process exit code. Never throws for expected failures. */
+export async function runClientCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command = "", ...rest] = argv;
+  try {
+    switch (command) {
+      case "lookup":
+        return await lookup(rest, io);
+      case "register":
+        return await register(rest, io);
+      case "agent":
+        if (rest[0] !== "lookup") throw new UsageError(`unknown agent command ${JSON.stringify(rest[0] ?? "")}; use: agent lookup <agent-id> --mesh-id <id>`);
+        return await agentLookup(rest.slice(1), io);
+      case "token":
+        return await token(rest, io);
+      case "health":
+        return await health(rest, io);
+      case "wait":
+        return await wait(rest, io);
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || isParseArgsError(error)) {
+      io.stderr(`coral-discovery: ${(error as Error).message}\n\n${CLIENT_USAGE}\n`);
+      return EXIT.invalid;
+    }
+    if (error instanceof ConnectError) {
+      io.stderr(`coral-discovery: ${describe(error)}\n`);
+      return exitCodeFor(error);
+    }
+    io.stderr(`coral-discovery: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT.failed;
+  }
+}
+
+function isParseArgsError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
+}
+
+interface Common {
+  client: DiscoveryClient;
+  url: string;
+  json: boolean;
+  timeoutMs: number | undefined;
+}
+
+function parse<O extends NonNullable<ParseArgsConfig["options"]>>(argv: readonly string[], options: O, io: CliIo) {
+  const parsed = parseArgs({ args: [...argv], options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  const url = (values.url as string | undefined) ?? io.env.CORAL_DISCOVERY_URL ?? DEFAULT_URL;
+  let timeoutMs: number | undefined;
+  if (values.timeout !== undefined) {
+    timeoutMs = parseDuration(values.timeout as string);
+    if (timeoutMs === undefined || timeoutMs <= 0) throw new UsageError(`--timeout ${JSON.stringify(values.timeout)} is not a duration such as 500ms, 10s or 2m`);
+  }
+  let client: DiscoveryClient;
+  try {
+    client = createDiscoveryClient({ baseUrl: url, timeoutMs: timeoutMs ?? 10_000 });
+  } catch (error) {
+    throw new UsageError(`--url: ${(error as Error).message}`);
+  }
+  const common: Common = { client, url, json: values.json === true, timeoutMs };
+  return { values, positionals: parsed.positionals, common };
+}
+
+function requireValue(value: unknown, name: string): string {
+  if (typeof value !== "string" || value === "") throw new UsageError(`${name} is required`);
+  return value;
+}
+
+function printJson<D extends DescMessage>(io: CliIo, schema: D, message: MessageShape<D>): void {
+  io.stdout(`${JSON.stringify(toJson(schema, message))}\n`);
+}
+
+async function lookup(argv: readonly string[], io: CliIo): Promise<number> {
+  const { positionals, common } = parse(argv, {}, io);
+  const meshId = requireValue(positionals[0], "a mesh id (coral-discovery lookup <mesh-id>)");
+  const colony = await common.client.lookupColony({ meshId });
+  if (common.json) {
+    printJson(io, LookupColonyResponseSchema, colony);
+    return EXIT.ok;
+  }
+  const rows: [string, string][] = [
+    ["pubkey", colony.pubkey],
+    ["endpoints", colony.endpoints.join(", ")],
+    ["observed", observed(colony.observedEndpoints, colony.nat)],
+    ["last seen", ago(colony.lastSeen, io)],
+  ];
+  if (colony.meshIpv4 !== "") rows.push(["mesh ipv4", colony.meshIpv4]);
+  if (colony.meshIpv6 !== "") rows.push(["mesh ipv6", colony.meshIpv6]);
+  if (colony.connectPort !== 0) rows.push(["connect port", String(colony.connectPort)]);
+  if (colony.publicEndpoint?.url) rows.push(["public url", colony.publicEndpoint.url]);
+  const metadata = Object.entries(colony.metadata).map(([k, v]) => `${k}=${v}`);
+  if (metadata.length > 0) rows.push(["metadata", metadata.join(", ")]);
+  if (colony.relays.length > 0) rows.push(["relays", colony.relays.map((r) => r.relayId).join(", ")]);
+  io.stdout(table(`colony ${colony.meshId}`, rows));
+  return EXIT.ok;
+}
+
+async function agentLookup(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals, common } = parse(argv, { "mesh-id": { type: "string" } }, io);
+  const agentId = requireValue(positionals[0], "an agent id (coral-discovery agent lookup <agent-id> --mesh-id <id>)");
+  const meshId = requireValue(values["mesh-id"], "--mesh-id");
+  const agent = await common.client.lookupAgent({ agentId, meshId });
+  if (common.json) {
+    printJson(io, LookupAgentResponseSchema, agent);
+    return EXIT.ok;
+  }
+  const rows: [string, string][] = [
+    ["mesh", agent.meshId],
+    ["pubkey", agent.pubkey],
+    ["endpoints", agent.endpoints.join(", ") || "-"],
+    ["observed", observed(agent.observedEndpoints, agent.nat)],
+    ["last seen", ago(agent.lastSeen, io)],
+  ];
+  io.stdout(table(`agent ${agent.agentId}`, rows));
+  return EXIT.ok;
+}
+
+async function token(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, common } = parse(
+    argv,
+    { "agent-id": { type: "string" }, "colony-id": { type: "string" }, "reef-id": { type: "string" }, intent: { type: "string" } },
+    io,
+  );
+  const res = await common.client.createBootstrapToken({
+    agentId: requireValue(values["agent-id"], "--agent-id"),
+    colonyId: requireValue(values["colony-id"], "--colony-id"),
+    reefId: (values["reef-id"] as string | undefined) ?? "",
+    intent: (values.intent as string | undefined) ?? "",
+  });
+  if (common.json) printJson(io, CreateBootstrapTokenResponseSchema, res);
+  else io.stdout(`${res.jwt}\n`); // the token alone, for $(coral-discovery token ...)
+  return EXIT.ok;
+}
+
+async function health(argv: readonly string[], io: CliIo): Promise<number> {
+  const { common } = parse(argv, {}, io);
+  const res = await common.client.health({});
+  if (common.json) printJson(io, HealthResponseSchema, res);
+  else io.stdout(`${res.status}: coral-discovery ${res.version} at ${common.url}, up ${res.uptimeSeconds}s, ${res.registeredColonies} colonies\n`);
+  return res.status === "ok" ? EXIT.ok : EXIT.failed;
+}
+
+async function wait(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, common } = parse(argv, {}, io);
+  const now = io.now ?? Date.now;
+  const totalMs = values.timeout === undefined ? 30_000 : (common.timeoutMs as number);
+  const deadline = now() + totalMs;
+  let last = "no answer yet";
+  for (;;) {
+    const left = deadline - now();
+    if (left <= 0 || io.signal.aborted) break;
+    try {
+      const res = await common.client.health({}, { timeoutMs: Math.max(1, Math.min(2_000, left)), signal: io.signal });
+      if (res.status === "ok") {
+        if (common.json) printJson(io, HealthResponseSchema, res);
+        else io.stdout(`ready: coral-discovery ${res.version} at ${common.url}\n`);
+        return EXIT.ok;
+      }
+      last = `status ${JSON.stringify(res.status)}`;
+    } catch (error) {
+      last = error instanceof ConnectError ? describe(error) : String(error);
+    }
+    await sleep(Math.min(200, Math.max(0, deadline - now())), io.signal);
+  }
+  io.stderr(`coral-discovery: ${common.url} was not healthy within ${totalMs / 1000}s (${last})\n`);
+  return EXIT.unreachable;
+}
+
+async function register(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, common } = parse(
+    argv,
+    {
+      "mesh-id": { type: "string" },
+      pubkey: { type: "string" },
+      endpoint: { type: "string", multiple: true },
+      metadata: { type: "string", multiple: true },
+      interval: { type: "string" },
+      once: { type: "boolean" },
+    },
+    io,
+  );
+  const meshId = requireValue(values["mesh-id"], "--mesh-id");
+  const pubkey = requireValue(values.pubkey, "--pubkey");
+  const endpoints = (values.endpoint as string[] | undefined) ?? [];
+  if (endpoints.length === 0) throw new UsageError("at least one --endpoint <host:port> is required");
+  const metadata: Record<string, string> = {};
+  for (const pair of (values.metadata as string[] | undefined) ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--metadata ${JSON.stringify(pair)} must be key=value`);
+    metadata[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const intervalMs = values.interval === undefined ? 60_000 : parseDuration(values.interval as string);
+  if (intervalMs === undefined || intervalMs < 1000) throw new UsageError(`--interval ${JSON.stringify(values.interval)} must be a duration of at least 1s, such as 60s`);
+
+  const request = { meshId, pubkey, endpoints, metadata };
+  if (values.once === true) {
+    const res = await common.client.registerColony(request);
+    if (common.json) printJson(io, RegisterColonyResponseSchema, res);
+    else io.stdout(`registered ${meshId}: lease of ${res.ttl}s until ${iso(res.expiresAt)}\n`);
+    return EXIT.ok;
+  }
+
+  const registration = common.client.startColonyRegistration({ ...request, intervalMs });
+  registration.on("registered", (res) => {
+    if (common.json) printJson(io, RegisterColonyResponseSchema, res);
+    else io.stdout(`registered ${meshId}: lease of ${res.ttl}s until ${iso(res.expiresAt)}; next heartbeat in ${intervalMs / 1000}s\n`);
+  });
+  registration.on("retry", ({ attempt, delayMs, error }) => {
+    io.stderr(`coral-discovery: attempt ${attempt} failed (${describe(error)}); retrying in ${delayMs / 1000}s\n`);
+  });
+  registration.on("error", (error) => {
+    io.stderr(`coral-discovery: registration round failed: ${describe(error)}\n`);
+  });
+  await new Promise<void>((resolve) => {
+    if (io.signal.aborted) resolve();
+    else io.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  await registration.stop();
+  const { lastError, rounds } = registration.status();
+  if (!common.json) io.stdout(`stopped after ${rounds} heartbeat round(s); the lease runs out by itself\n`);
+  return lastError === undefined ? EXIT.ok : exitCodeFor(lastError);
+}
+
+function observed(endpoints: readonly Endpoint[], nat: NatHint): string {
+  if (endpoints.length === 0) return "-";
+  return `${endpoints.map((e) => `${e.ip}:${e.port}/${e.protocol || "udp"}`).join(", ")} (${NatHint[nat]})`;
+}
+
+function ago(timestamp: Timestamp | undefined, io: CliIo): string {
+  if (timestamp === undefined) return "-";
+  const date = timestampDate(timestamp);
+  const seconds = Math.max(0, Math.round(((io.now ?? Date.now)() - date.getTime()) / 1000));
+  return `${date.toISOString()} (${seconds}s ago)`;
+}
+
+function iso(timestamp: Timestamp | undefined): string {
+  return timestamp === undefined ? "-" : timestampDate(timestamp).toISOString();
+}
+
+function table(title: string, rows: readonly [string, string][]): string {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return `${title}\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join("\n")}\n`;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,55 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** Exit codes of the client commands, so scripts can tell outcomes apart. */
+export const EXIT = {
+  ok: 0,
+  /** Anything not listed below. */
+  failed: 1,
+  /** Bad command line or `invalid_argument` from the server. */
+  invalid: 2,
+  /** `not_found`. */
+  notFound: 3,
+  /** The service could not be reached in time (`unavailable`, network errors, `deadline_exceeded`, `wait` timing out). */
+  unreachable: 4,
+  /** The service refused: `already_exists` (split-brain), `resource_exhausted`, `unimplemented`, ... */
+  refused: 5,
+} as const;
+
+export function exitCodeFor(error: ConnectError): number {
+  switch (error.code) {
+    case Code.InvalidArgument:
+      return EXIT.invalid;
+    case Code.NotFound:
+      return EXIT.notFound;
+    case Code.Unavailable:
+    case Code.DeadlineExceeded:
+      return EXIT.unreachable;
+    case Code.AlreadyExists:
+    case Code.ResourceExhausted:
+    case Code.PermissionDenied:
+    case Code.FailedPrecondition:
+    case Code.Unimplemented:
+      return EXIT.refused;
+    default:
+      // connect-node reports refused or reset connections as unavailable,
+      // internal or aborted with a Node network error as the cause.
+      return hasNetworkCause(error) ? EXIT.unreachable : EXIT.failed;
+  }
+}
+
+function hasNetworkCause(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return true;
+  }
+  return false;
+}
+
+/** The one-line message a command prints for a failed RPC: code and message, never a stack. */
+export function describe(error: ConnectError): string {
+  return `${Code[error.code] === undefined ? "unknown" : codeName(error.code)}: ${error.rawMessage}`;
+}
+
+function codeName(code: Code): string {
+  return (Code[code] as string).replace(/[A-Z]/g, (c, i: number) => (i === 0 ? c.toLowerCase() : `_${c.toLowerCase()}`));
+}
