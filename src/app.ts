@@ -15,6 +15,9 @@ import { createRateLimitInterceptor } from "./service/rate-limit.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
 import { VERSION } from "./version.js";
 
+/** Entries of each kind a sweep frees per event-loop turn (~2 µs each: a few ms per turn). */
+const SWEEP_BUDGET = 2_000;
+
 export interface AppDeps {
   readonly config: Config;
   /** Clock in Unix ms. Default `Date.now`. */
@@ -115,19 +118,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.code(404).send({ code: "not_found", message: `no route for ${req.method} ${req.url.slice(0, 200)}` });
   });
 
+  // A sweep frees at most SWEEP_BUDGET entries of each kind per event-loop
+  // turn, so a minute's backlog in a large registry never stalls requests.
+  let sweeping = false;
+  const sweepChunk = (totals: { colonies: number; agents: number; relaySessions: number }) => {
+    const removed = registry.sweep(undefined, SWEEP_BUDGET);
+    totals.colonies += removed.colonies.length;
+    totals.agents += removed.agents.length;
+    totals.relaySessions += removed.relaySessions.length;
+    if (!removed.complete && !closed) {
+      setImmediate(sweepChunk, totals);
+      return;
+    }
+    sweeping = false;
+    if (totals.colonies + totals.agents + totals.relaySessions > 0) app.log.debug(totals, "swept expired leases");
+  };
+  let closed = false;
   const sweeper = setInterval(() => {
     rateLimit?.prune(now());
-    const removed = registry.sweep();
-    const total = removed.colonies.length + removed.agents.length + removed.relaySessions.length;
-    if (total > 0) {
-      app.log.debug(
-        { colonies: removed.colonies.length, agents: removed.agents.length, relaySessions: removed.relaySessions.length },
-        "swept expired leases",
-      );
-    }
+    if (sweeping) return;
+    sweeping = true;
+    sweepChunk({ colonies: 0, agents: 0, relaySessions: 0 });
   }, config.cleanupIntervalMs);
   sweeper.unref();
-  app.addHook("onClose", async () => clearInterval(sweeper));
+  app.addHook("onClose", async () => {
+    closed = true;
+    clearInterval(sweeper);
+  });
 
   return app;
 }

@@ -131,7 +131,7 @@ t.test("sweep removes only expired entries and returns them", async (t) => {
     ["agent"],
   );
   t.ok(registry.lookupColony("young"));
-  t.same(registry.sweep(), { colonies: [], agents: [], relaySessions: [] }, "a second sweep finds nothing");
+  t.same(registry.sweep(), { colonies: [], agents: [], relaySessions: [], complete: true }, "a second sweep finds nothing");
 });
 
 t.test("sweep inside the expiry second removes only what has passed its millisecond", async (t) => {
@@ -280,4 +280,51 @@ t.test("capacity: relay sessions", async (t) => {
   t.throws(() => registry.createRelaySession("s2", "m", 0), /all 1 relay sessions are in use \(--max-relay-sessions\)/);
   registry.releaseRelaySession("s1", "m");
   t.equal(registry.createRelaySession("s2", "m", 0).sessionId, "s2");
+});
+
+t.test("a budgeted sweep frees at most the budget per kind and says when more is left", async (t) => {
+  const { clock, registry } = setup();
+  for (let i = 0; i < 25; i++) {
+    registry.registerColony(`c${i}`, "k", { endpoints: [] });
+    clock.advance(10);
+  }
+  clock.advance(TTL_MS);
+  const first = registry.sweep(undefined, 10);
+  t.equal(first.colonies.length, 10);
+  t.equal(first.complete, false);
+  t.same(
+    first.colonies.map((c) => c.meshId),
+    Array.from({ length: 10 }, (_, i) => `c${i}`),
+    "oldest first",
+  );
+  t.equal(registry.sweep(undefined, 10).colonies.length, 10);
+  const last = registry.sweep(undefined, 10);
+  t.equal(last.colonies.length, 5);
+  t.equal(last.complete, true);
+  t.equal(registry.counts().colonies, 0);
+});
+
+t.test("in the current second, sweeping and counting stop at the first unexpired lease", async (t) => {
+  const clock = createFakeClock(5_000_000_000); // a whole second
+  const table = createLeaseTable<{ expiresAtMs: number }>();
+  table.set("early", { expiresAtMs: clock.now() + 100 });
+  for (let i = 0; i < 20_000; i++) table.set(`same-second-${i}`, { expiresAtMs: clock.now() + 500 });
+  clock.advance(200);
+  const originalGet = Map.prototype.get;
+  let lookups = 0;
+  Map.prototype.get = function (this: Map<unknown, unknown>, key: unknown) {
+    lookups++;
+    return originalGet.call(this, key);
+  };
+  let count;
+  let removed;
+  try {
+    count = table.activeCount(clock.now());
+    removed = table.sweep(clock.now());
+  } finally {
+    Map.prototype.get = originalGet;
+  }
+  t.equal(count, 20_000);
+  t.same(removed.map((l) => l.expiresAtMs), [5_000_000_100]);
+  t.ok(lookups < 50, `${lookups} map lookups with 20,001 leases in the current second`);
 });

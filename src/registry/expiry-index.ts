@@ -6,6 +6,13 @@
  * kept in ascending order in a small array (at most one per distinct second
  * inside a TTL window, so a few hundred); renewals move a key between buckets
  * in O(1) (`Set#delete` + `Set#add`).
+ *
+ * Within a bucket, keys sit in insertion order, which is expiry order as long
+ * as the lease length is constant and the clock does not go back (a renewal
+ * re-inserts its key at the end). So scanning the current second stops at
+ * the first unexpired key, and costs only what expired. Should the clock go
+ * back, an expired key may wait behind an unexpired one until its bucket's
+ * second has passed: freed a second late, never returned (reads check expiry).
  */
 export interface ExpiryIndex {
   /** Files `key` under `expiresAtMs`, moving it from `previousExpiresAtMs` when given. */
@@ -13,11 +20,12 @@ export interface ExpiryIndex {
   /** Forgets `key`, filed under `expiresAtMs`. */
   remove(key: string, expiresAtMs: number): void;
   /**
-   * Visits the keys filed at or before the second of `nowMs`, oldest first.
-   * Whole buckets strictly before that second are expired; for the current
-   * second `isExpired` decides key by key. Returns the keys it removed.
+   * Removes and returns up to `limit` keys filed at or before the second of
+   * `nowMs`, oldest first. Whole buckets strictly before that second are
+   * expired; in the current second `isExpired` decides, stopping at the first
+   * key that has not expired (see below). Default limit: all.
    */
-  drain(nowMs: number, isExpired: (key: string) => boolean): string[];
+  drain(nowMs: number, isExpired: (key: string) => boolean, limit?: number): string[];
   /** Counts the keys that `drain(nowMs)` would remove, without removing them. */
   countExpired(nowMs: number, isExpired: (key: string) => boolean): number;
 }
@@ -46,30 +54,24 @@ export function createExpiryIndex(): ExpiryIndex {
     remove(key, expiresAtMs) {
       buckets.get(toSecond(expiresAtMs))?.delete(key);
     },
-    drain(nowMs, isExpired) {
+    drain(nowMs, isExpired, limit = Infinity) {
       const nowSecond = toSecond(nowMs);
       const removed: string[] = [];
       let drained = 0;
       for (const second of order) {
-        if (second > nowSecond) break;
+        if (second > nowSecond || removed.length >= limit) break;
         const bucket = buckets.get(second);
-        if (bucket === undefined) continue;
-        if (second < nowSecond) {
-          for (const key of bucket) removed.push(key);
-          buckets.delete(second);
-          drained++;
-          continue;
-        }
-        for (const key of bucket) {
-          if (isExpired(key)) {
+        if (bucket !== undefined) {
+          const current = second === nowSecond;
+          for (const key of bucket) {
+            if (removed.length >= limit || (current && !isExpired(key))) break;
             bucket.delete(key);
             removed.push(key);
           }
-        }
-        if (bucket.size === 0) {
+          if (bucket.size > 0) break;
           buckets.delete(second);
-          drained++;
         }
+        drained++;
       }
       if (drained > 0) order.splice(0, drained);
       return removed;
@@ -85,7 +87,10 @@ export function createExpiryIndex(): ExpiryIndex {
           count += bucket.size;
           continue;
         }
-        for (const key of bucket) if (isExpired(key)) count++;
+        for (const key of bucket) {
+          if (!isExpired(key)) break;
+          count++;
+        }
       }
       return count;
     },

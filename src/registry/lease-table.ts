@@ -20,9 +20,9 @@ export interface LeaseTable<T extends Lease> {
   set(key: string, lease: T): void;
   /** Removes the lease under `key`; true when there was one. */
   delete(key: string): boolean;
-  /** Removes every lease expired at `nowMs` and returns them. */
-  sweep(nowMs: number): T[];
-  /** How many leases are active at `nowMs`: cheap, it never scans active entries. */
+  /** Removes leases expired at `nowMs`, at most `limit` (default all), and returns them. */
+  sweep(nowMs: number, limit?: number): T[];
+  /** How many leases are active at `nowMs`; costs what has expired and is not yet swept, not what is active. */
   activeCount(nowMs: number): number;
   /** Leases stored, expired ones not yet swept included. */
   readonly size: number;
@@ -52,8 +52,8 @@ export function createLeaseTable<T extends Lease>(): LeaseTable<T> {
       index.remove(key, lease.expiresAtMs);
       return true;
     },
-    sweep(nowMs) {
-      const keys = index.drain(nowMs, (key) => isExpired(leases.get(key), nowMs));
+    sweep(nowMs, limit) {
+      const keys = index.drain(nowMs, (key) => isExpired(leases.get(key), nowMs), limit);
       const removed: T[] = [];
       for (const key of keys) {
         const lease = leases.get(key);

@@ -56,6 +56,8 @@ export interface SweepResult<C, A, R> {
   readonly colonies: ColonyLease<C>[];
   readonly agents: AgentLease<A>[];
   readonly relaySessions: RelaySession<R>[];
+  /** False when the removal budget ran out before everything expired was freed: sweep again. */
+  readonly complete: boolean;
 }
 
 export interface RegistryCounts {
@@ -90,8 +92,12 @@ export interface Registry<C, A, R> {
    * is not the session's mesh.
    */
   releaseRelaySession(sessionId: string, meshId: string): RelaySession<R>;
-  /** Frees expired entries and returns them; cost proportional to what expired. */
-  sweep(nowMs?: number): SweepResult<C, A, R>;
+  /**
+   * Frees expired entries and returns them; cost proportional to what expired.
+   * `budget` caps the removals per kind of entry, so a caller can spread a
+   * large backlog over several event-loop turns. Default: no cap.
+   */
+  sweep(nowMs?: number, budget?: number): SweepResult<C, A, R>;
   /** Active entries of each kind. */
   counts(): RegistryCounts;
 }
@@ -108,10 +114,10 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
   /** Stored agents per mesh, expired-but-unswept ones included (they go with the sweep). */
   const agentsPerMesh = new Map<string, number>();
   /** Entries a capacity check swept early: handed to the next `sweep()` so they are still reported. */
-  let early: SweepResult<C, A, R> = { colonies: [], agents: [], relaySessions: [] };
+  let early: Omit<SweepResult<C, A, R>, "complete"> = { colonies: [], agents: [], relaySessions: [] };
 
-  function sweepAgents(nowMs: number): AgentLease<A>[] {
-    const removed = agents.sweep(nowMs);
+  function sweepAgents(nowMs: number, limit?: number): AgentLease<A>[] {
+    const removed = agents.sweep(nowMs, limit);
     for (const agent of removed) {
       const left = (agentsPerMesh.get(agent.meshId) ?? 1) - 1;
       if (left === 0) agentsPerMesh.delete(agent.meshId);
@@ -209,11 +215,19 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       relays.delete(sessionId);
       return session;
     },
-    sweep(nowMs = now()) {
+    sweep(nowMs = now(), budget = Infinity) {
+      const swept = {
+        colonies: colonies.sweep(nowMs, budget),
+        agents: sweepAgents(nowMs, budget),
+        relaySessions: relays.sweep(nowMs, budget),
+      };
+      const complete =
+        swept.colonies.length < budget && swept.agents.length < budget && swept.relaySessions.length < budget;
       const result = {
-        colonies: [...early.colonies, ...colonies.sweep(nowMs)],
-        agents: [...early.agents, ...sweepAgents(nowMs)],
-        relaySessions: [...early.relaySessions, ...relays.sweep(nowMs)],
+        colonies: early.colonies.length === 0 ? swept.colonies : [...early.colonies, ...swept.colonies],
+        agents: early.agents.length === 0 ? swept.agents : [...early.agents, ...swept.agents],
+        relaySessions: early.relaySessions.length === 0 ? swept.relaySessions : [...early.relaySessions, ...swept.relaySessions],
+        complete,
       };
       early = { colonies: [], agents: [], relaySessions: [] };
       return result;
