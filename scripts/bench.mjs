@@ -1,0 +1,291 @@
+// Throughput of the real app against a bare Fastify route, in the same run.
+//
+// A child process runs both servers on 127.0.0.1: the app from buildApp
+// (config from loadConfig, log level silent) and a bare
+// `fastify({ logger: false })` with `app.post("/echo", async r => r.body)`.
+// This process drives each case with CONNECTIONS keep-alive HTTP/1.1
+// connections (node:http Agent), one request at a time per connection, for a
+// 1 s warm-up and a SECONDS s measurement. Cases: bare echo JSON; Connect JSON
+// LookupColony (hits on 1,000 seeded meshes); Connect JSON RegisterColony
+// (heartbeat renewals of those meshes); Connect binary LookupColony. Where
+// the build has per-address rate limits, the app runs with --rate-limit off
+// (one loopback address would be throttled), plus one LookupColony case
+// against a second app with the limiter on and a budget it never reaches.
+// "server CPU/req" is the child's process.cpuUsage() delta (user + system,
+// read over IPC) divided by completed requests; it is the least noisy figure,
+// since client and servers share the machine's cores.
+//
+//   npm run build && node scripts/bench.mjs       (or: npm run bench; ~35 s)
+import { fork } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as http from "node:http";
+import { availableParallelism, loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+
+const CONNECTIONS = 50;
+const SECONDS = 5;
+const WARMUP_SECONDS = 1;
+const MESHES = 1000;
+const HOST = "127.0.0.1";
+
+if (process.argv[2] === "--serve") {
+  await serve();
+} else {
+  await drive();
+}
+
+/** Child: the servers; answers "cpu" and "close" messages from the parent. */
+async function serve() {
+  const { default: fastify } = await import("fastify");
+  const { buildApp } = await import("../dist/src/app.js");
+
+  const { OPTIONS, loadConfig } = await import("../dist/src/config.js");
+  const base = ["--port", "0", "--host", HOST, "--log-level", "silent"];
+  // Per-address rate limits (where the build has them) would throttle a
+  // one-address load generator: the main app runs with them off, and a second
+  // app with them on but a budget never reached, to show the limiter's cost.
+  const hasRateLimits = OPTIONS.some((o) => o.flag === "rate-limit");
+  const start = async (args) => {
+    const config = loadConfig([...base, ...args], {});
+    const app = await buildApp({ config });
+    await app.listen({ port: config.port, host: config.host });
+    return app;
+  };
+  const app = await start(hasRateLimits ? ["--rate-limit", "off"] : []);
+  const limited = hasRateLimits
+    ? await start(["--rate-limit", "on", "--rate-lookup", "1000000:1000000", "--rate-register", "1000000:1000000"])
+    : undefined;
+
+  const bare = fastify({ logger: false });
+  bare.post("/echo", async (r) => r.body);
+  await bare.listen({ port: 0, host: HOST });
+
+  process.on("disconnect", () => process.exit(0)); // the parent is gone (or done)
+  process.on("message", async (message) => {
+    if (message === "cpu") process.send({ cpu: process.cpuUsage() });
+    if (message === "close") {
+      await Promise.all([app.close(), limited?.close(), bare.close()]);
+      process.disconnect();
+    }
+  });
+  process.send({
+    ready: { app: app.server.address().port, limited: limited?.server.address().port, bare: bare.server.address().port },
+  });
+}
+
+/** Parent: starts the server process, measures, closes it whatever happens. */
+async function drive() {
+  let done = false;
+  const child = fork(fileURLToPath(import.meta.url), ["--serve"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const guard = setTimeout(() => {
+    process.stderr.write("bench: taking more than 120 s, giving up\n");
+    child.kill();
+    process.exit(1);
+  }, 120_000);
+  child.on("exit", (code, signal) => {
+    if (!done) {
+      process.stderr.write(`bench: server process exited early (code ${code}, signal ${signal})\n`);
+      process.exit(1);
+    }
+  });
+  const replies = [];
+  const waiting = [];
+  child.on("message", (m) => (waiting.length > 0 ? waiting.shift()(m) : replies.push(m)));
+  const nextMessage = () => new Promise((resolve) => (replies.length > 0 ? resolve(replies.shift()) : waiting.push(resolve)));
+  const serverCpuMicros = async () => {
+    child.send("cpu");
+    const { cpu } = await nextMessage();
+    return cpu.user + cpu.system;
+  };
+
+  try {
+    await measure(await nextMessage(), serverCpuMicros);
+  } finally {
+    done = true;
+    clearTimeout(guard);
+    if (child.connected) child.send("close");
+  }
+}
+
+/** Seeds the apps, runs every case against the ports in `ready`, prints the table. */
+async function measure({ ready }, serverCpuMicros) {
+  const { create, fromBinary, toBinary } = await import("@bufbuild/protobuf");
+  const { LookupColonyRequestSchema, LookupColonyResponseSchema } = await import(
+    "../dist/gen/coral/discovery/v1/discovery_pb.js"
+  );
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+
+  function post(port, path, headers, body) {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: HOST, port, path, method: "POST", headers, agent }, (res) => {
+        const chunks = [];
+        res.on("data", (chunk) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  const rpc = (method) => `/coral.discovery.v1.DiscoveryService/${method}`;
+  const jsonHeaders = (body) => ({
+    "content-type": "application/json",
+    "connect-protocol-version": "1",
+    "content-length": body.length,
+  });
+  const request = (port, path, body, contentType = "application/json") => ({
+    port,
+    path,
+    body,
+    headers: { ...jsonHeaders(body), "content-type": contentType },
+  });
+  const meshBodies = (make) => Array.from({ length: MESHES }, (_, i) => make(i));
+  const registerJson = (i) =>
+    Buffer.from(
+      JSON.stringify({
+        meshId: `mesh-${i}`,
+        pubkey: createHash("sha256").update(`mesh-${i}`).digest("base64"), // 32 bytes, like a WireGuard key
+        endpoints: ["203.0.113.7:41820", "[2001:db8::7]:41820"],
+        meshIpv4: "100.64.0.1",
+        connectPort: 9000,
+        metadata: { region: "eu-west" },
+      }),
+    );
+
+  const cases = [
+    {
+      name: "bare Fastify /echo, JSON",
+      requests: meshBodies((i) => request(ready.bare, "/echo", Buffer.from(JSON.stringify({ meshId: `mesh-${i}` })))),
+      check: (res, i) => JSON.parse(res.body).meshId === `mesh-${i}`,
+    },
+    {
+      name: "Connect JSON LookupColony (hit)",
+      requests: meshBodies((i) =>
+        request(ready.app, rpc("LookupColony"), Buffer.from(JSON.stringify({ meshId: `mesh-${i}` }))),
+      ),
+      check: (res, i) => JSON.parse(res.body).meshId === `mesh-${i}`,
+    },
+    {
+      name: "Connect JSON RegisterColony (renewal)",
+      requests: meshBodies((i) => request(ready.app, rpc("RegisterColony"), registerJson(i))),
+      check: (res) => JSON.parse(res.body).success === true,
+    },
+    {
+      name: "Connect binary LookupColony (hit)",
+      requests: meshBodies((i) =>
+        request(
+          ready.app,
+          rpc("LookupColony"),
+          Buffer.from(toBinary(LookupColonyRequestSchema, create(LookupColonyRequestSchema, { meshId: `mesh-${i}` }))),
+          "application/proto",
+        ),
+      ),
+      check: (res, i) => fromBinary(LookupColonyResponseSchema, res.body).meshId === `mesh-${i}`,
+    },
+  ];
+  if (ready.limited !== undefined) {
+    cases.push({
+      name: "Connect JSON LookupColony, rate limiter on",
+      requests: meshBodies((i) =>
+        request(ready.limited, rpc("LookupColony"), Buffer.from(JSON.stringify({ meshId: `mesh-${i}` }))),
+      ),
+      check: (res, i) => JSON.parse(res.body).meshId === `mesh-${i}`,
+    });
+  }
+
+  // Seed the meshes (and check that every case answers correctly once).
+  for (const port of [ready.app, ready.limited].filter((p) => p !== undefined)) {
+    for (const [i, r] of cases[2].requests.entries()) {
+      const res = await post(port, r.path, r.headers, r.body);
+      if (res.status !== 200) throw new Error(`seeding mesh-${i}: HTTP ${res.status} ${res.body}`);
+    }
+  }
+  for (const c of cases) {
+    const r = c.requests[7];
+    const res = await post(r.port, r.path, r.headers, r.body);
+    if (res.status !== 200 || !c.check(res, 7)) throw new Error(`${c.name}: unexpected answer HTTP ${res.status} ${res.body}`);
+  }
+
+  /** CONNECTIONS loops, each sending one request after another until `seconds` pass. */
+  async function load(c, seconds, latencies) {
+    let next = 0;
+    let count = 0;
+    let errors = 0;
+    const deadline = performance.now() + seconds * 1000;
+    const loop = async () => {
+      while (performance.now() < deadline) {
+        const i = next++ % MESHES;
+        const r = c.requests[i];
+        const start = performance.now();
+        try {
+          const res = await post(r.port, r.path, r.headers, r.body);
+          if (res.status !== 200) errors++;
+        } catch {
+          errors++;
+        }
+        if (latencies !== undefined && count < latencies.length) latencies[count] = performance.now() - start;
+        count++;
+      }
+    };
+    await Promise.all(Array.from({ length: CONNECTIONS }, loop));
+    return { count, errors };
+  }
+
+  const latencies = new Float64Array(2_000_000);
+  const results = [];
+  for (const c of cases) {
+    await load(c, WARMUP_SECONDS);
+    const cpuBefore = await serverCpuMicros();
+    const clientBefore = process.cpuUsage();
+    const start = performance.now();
+    const { count, errors } = await load(c, SECONDS, latencies);
+    const elapsedS = (performance.now() - start) / 1000;
+    const cpuAfter = await serverCpuMicros();
+    const client = process.cpuUsage(clientBefore);
+    const sorted = latencies.subarray(0, Math.min(count, latencies.length)).sort();
+    const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+    results.push({
+      name: c.name,
+      rps: count / elapsedS,
+      p50: pct(50),
+      p99: pct(99),
+      serverCpuUs: (cpuAfter - cpuBefore) / count,
+      clientCpuUs: (client.user + client.system) / count,
+      errors,
+    });
+  }
+
+  agent.destroy();
+
+  const bare = results[0];
+  const rows = [
+    ["case", "req/s", "p50", "p99", "server CPU/req", "vs bare (CPU)", "client CPU/req", "errors"],
+    ...results.map((r) => [
+      r.name,
+      Math.round(r.rps).toLocaleString("en"),
+      `${r.p50.toFixed(2)} ms`,
+      `${r.p99.toFixed(2)} ms`,
+      `${Math.round(r.serverCpuUs)} µs`,
+      `${(r.serverCpuUs / bare.serverCpuUs).toFixed(1)}x`,
+      `${Math.round(r.clientCpuUs)} µs`,
+      String(r.errors),
+    ]),
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  process.stdout.write(
+    `node ${process.version}, load average ${loadavg()[0].toFixed(2)} on ${availableParallelism()} CPUs; ` +
+      `${CONNECTIONS} keep-alive HTTP/1.1 connections, ${SECONDS} s per case after ${WARMUP_SECONDS} s warm-up, loopback\n\n`,
+  );
+  for (const [i, r] of rows.entries()) {
+    process.stdout.write(`| ${r.map((cell, c) => cell.padEnd(widths[c])).join(" | ")} |\n`);
+    if (i === 0) process.stdout.write(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|\n`);
+  }
+  process.stdout.write(
+    `\nreq/s ratio vs bare: ${results
+      .slice(1)
+      .map((r) => `${r.name.split(" (")[0]} ${(r.rps / bare.rps).toFixed(2)}`)
+      .join(", ")}\n`,
+  );
+}
