@@ -161,3 +161,11 @@ t.test("--help lists every option with its env var; the version matches package.
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
   t.equal(VERSION, pkg.version);
 });
+
+t.test("the README documents every option and its environment variable", async (t) => {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  for (const option of OPTIONS) {
+    t.match(readme, `\`--${option.flag} `, `--${option.flag} is in the README`);
+    if (option.env !== undefined) t.match(readme, `\`${option.env}\``, `${option.env} is in the README`);
+  }
+});
