@@ -1,5 +1,8 @@
 import t, { type Test } from "tap";
+import { mkdtemp } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { KEY_1, KEY_2 } from "./fixtures/keys.js";
 import { startServer } from "./fixtures/server.js";
 import { spawnDaemon } from "./fixtures/spawn.js";
@@ -102,7 +105,7 @@ t.test("wait exits 0 once a late-starting service is healthy, and 4 on timeout",
   await daemon.waitForStdout(/Ready/);
   const exit = await waiting.exited(10_000);
   t.equal(exit.code, 0);
-  t.match(waiting.stdout(), /^ready: coral-discovery/);
+  t.equal(waiting.stdout(), `http://127.0.0.1:${port}\n`, "prints the URL alone");
 
   const other = await freePort();
   const started = Date.now();
@@ -110,4 +113,19 @@ t.test("wait exits 0 once a late-starting service is healthy, and 4 on timeout",
   t.equal(timedOut.code, 4);
   t.match(timedOut.stderr, /was not healthy within 1s/);
   t.ok(Date.now() - started < 8_000);
+});
+
+t.test("wait --ready-file waits for the file of a --port 0 daemon and prints its URL", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "coral-wait-"));
+  const file = join(dir, "ready.json");
+  const waiting = spawnDaemon(t, ["wait", "--ready-file", file, "--timeout", "20s"]);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal(waiting.child.exitCode, null, "still waiting for the file");
+  const daemon = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--ready-file", file, "--log-level", "warn"]);
+  const [, port] = (await daemon.waitForStdout(/listening on :(\d+)/)) as unknown as [string, string];
+  t.equal((await waiting.exited(10_000)).code, 0);
+  t.equal(waiting.stdout(), `http://127.0.0.1:${port}\n`);
+  const missing = await run(t, ["wait", "--ready-file", join(dir, "never.json"), "--timeout", "500ms"]);
+  t.equal(missing.code, 4);
+  t.match(missing.stderr, /never\.json does not exist yet/);
 });

@@ -1,4 +1,5 @@
 // The client side of the binary: `coral-discovery lookup|register|agent lookup|token|health|wait`.
+import { readFile } from "node:fs/promises";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
@@ -45,7 +46,7 @@ export const CLIENT_USAGE = `Client commands (talk to a running service):
   coral-discovery agent lookup <agent-id> --mesh-id <id>
   coral-discovery token --agent-id <id> --colony-id <id> [--reef-id <id>] [--intent <text>]
   coral-discovery health
-  coral-discovery wait [--timeout 30s]
+  coral-discovery wait [--timeout 30s] [--ready-file <path>]   prints the URL once healthy
 
 Common options: --url <url> (default ${DEFAULT_URL}, env CORAL_DISCOVERY_URL), --json (machine-readable output),
 --timeout <duration> (per request, default 10s; for wait: how long to wait, default 30s).
@@ -197,29 +198,57 @@ async function health(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 async function wait(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, common } = parse(argv, {}, io);
+  const { values, common } = parse(argv, { "ready-file": { type: "string" } }, io);
   const now = io.now ?? Date.now;
   const totalMs = values.timeout === undefined ? 30_000 : (common.timeoutMs as number);
   const deadline = now() + totalMs;
-  let last = "no answer yet";
+  const readyFile = values["ready-file"] as string | undefined;
+  let client = common.client;
+  let url = common.url;
+  let last = readyFile === undefined ? "no answer yet" : `${readyFile} does not exist yet`;
   for (;;) {
     const left = deadline - now();
     if (left <= 0 || io.signal.aborted) break;
     try {
-      const res = await common.client.health({}, { timeoutMs: Math.max(1, Math.min(2_000, left)), signal: io.signal });
-      if (res.status === "ok") {
-        if (common.json) printJson(io, HealthResponseSchema, res);
-        else io.stdout(`ready: coral-discovery ${res.version} at ${common.url}\n`);
-        return EXIT.ok;
+      if (readyFile !== undefined && client === common.client) {
+        // The daemon writes the file atomically once it listens: it names the URL.
+        const ready = await readReadyFile(readyFile);
+        if (ready !== undefined) {
+          url = ready;
+          client = createDiscoveryClient({ baseUrl: url });
+        }
       }
-      last = `status ${JSON.stringify(res.status)}`;
+      if (readyFile === undefined || client !== common.client) {
+        const res = await client.health({}, { timeoutMs: Math.max(1, Math.min(2_000, left)), signal: io.signal });
+        if (res.status === "ok") {
+          // The URL alone, so that scripts can do URL=$(coral-discovery wait ...).
+          if (common.json) io.stdout(`${JSON.stringify({ url, status: res.status, version: res.version })}\n`);
+          else io.stdout(`${url}\n`);
+          return EXIT.ok;
+        }
+        last = `status ${JSON.stringify(res.status)}`;
+      }
     } catch (error) {
       last = error instanceof ConnectError ? describe(error) : String(error);
     }
     await sleep(Math.min(200, Math.max(0, deadline - now())), io.signal);
   }
-  io.stderr(`coral-discovery: ${common.url} was not healthy within ${totalMs / 1000}s (${last})\n`);
+  io.stderr(`coral-discovery: ${url} was not healthy within ${totalMs / 1000}s (${last})\n`);
   return EXIT.unreachable;
+}
+
+/** The `url` of a ready file, or undefined while it does not exist. */
+async function readReadyFile(path: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  const url = (JSON.parse(text) as { url?: unknown }).url;
+  if (typeof url !== "string") throw new Error(`${path} has no "url"`);
+  return url;
 }
 
 async function register(argv: readonly string[], io: CliIo): Promise<number> {
