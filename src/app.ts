@@ -10,6 +10,7 @@ import { createRegistry } from "./registry/index.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
 import { clientIpKey } from "./service/context.js";
 import { createDiscoveryService, type DiscoveryRegistry } from "./service/discovery-service.js";
+import { toServiceImpl } from "./service/connect-adapter.js";
 import { createLoggingInterceptor } from "./service/logging.js";
 import { createRateLimitInterceptor } from "./service/rate-limit.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
@@ -86,7 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const rateLimit = config.rateLimits === undefined ? undefined : createRateLimitInterceptor(config.rateLimits, now);
   await app.register(fastifyConnectPlugin, {
     routes(router) {
-      router.service(DiscoveryService, service);
+      router.service(DiscoveryService, toServiceImpl(service));
       registerReflection(router, [file_coral_discovery_v1_discovery]);
     },
     interceptors: [createLoggingInterceptor(app.log), ...(rateLimit === undefined ? [] : [rateLimit.interceptor])],

@@ -1,5 +1,5 @@
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   type DiscoveryService,
@@ -13,7 +13,6 @@ import type { RelayConfig } from "../config.js";
 import { isPublicIp } from "../net/address.js";
 import type { Registry } from "../registry/index.js";
 import type { TokenSigner } from "../tokens/index.js";
-import { clientIpKey } from "./context.js";
 import { toConnectError } from "./errors.js";
 import * as check from "./validate.js";
 
@@ -70,12 +69,25 @@ export interface DiscoveryServiceOptions {
   readonly strictPubkeys?: boolean;
 }
 
+type Methods = (typeof DiscoveryService)["method"];
+
+/**
+ * One function per RPC, independent of how the request arrived: the decoded
+ * request and the caller's IP address (normalized, undefined when unknown)
+ * in, the response (or a thrown ConnectError) out. Synchronous.
+ */
+export type DiscoveryHandlers = {
+  [K in keyof Methods]: Methods[K] extends DescMethodUnary<infer I, infer O>
+    ? (req: MessageShape<I>, clientIp: string | undefined) => MessageInitShape<O>
+    : never;
+};
+
 /**
  * The DiscoveryService handlers: validate at the edge, call the registry, map
  * its errors, shape responses. Holds no state of its own but the round-robin
  * relay cursor.
  */
-export function createDiscoveryService(options: DiscoveryServiceOptions): Partial<ServiceImpl<typeof DiscoveryService>> {
+export function createDiscoveryService(options: DiscoveryServiceOptions): DiscoveryHandlers {
   const { registry, ttlSeconds, version, startedAtMs, now, randomId, tokens } = options;
   const strict = options.strictPubkeys ?? true;
   const stunServers = [...options.stunServers];
@@ -87,7 +99,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
   let nextRelay = 0;
 
   return {
-    registerColony(req, ctx) {
+    registerColony(req, clientIp) {
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
       check.endpoints(req.endpoints, "endpoints", true);
@@ -98,7 +110,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
       check.metadata(req.metadata, "metadata");
       check.observedEndpoint(req.observedEndpoint, "observed_endpoint");
       check.publicEndpoint(req.publicEndpoint, "public_endpoint");
-      const seen = seenEndpoint(ctx);
+      const seen = seenEndpoint(clientIp);
       const data: ColonyData = {
         endpoints: req.endpoints,
         meshIpv4: req.meshIpv4,
@@ -146,14 +158,14 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
       };
     },
 
-    registerAgent(req, ctx) {
+    registerAgent(req, clientIp) {
       check.id(req.agentId, "agent_id");
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
       check.endpoints(req.endpoints, "endpoints", false);
       check.observedEndpoint(req.observedEndpoint, "observed_endpoint");
       check.metadata(req.metadata, "metadata");
-      const observed = clientEndpoint(req.observedEndpoint) ?? seenEndpoint(ctx);
+      const observed = clientEndpoint(req.observedEndpoint) ?? seenEndpoint(clientIp);
       if (req.endpoints.length === 0 && (observed === undefined || !observed.port)) {
         throw new ConnectError(
           "an agent without endpoints needs an observed_endpoint with a non-zero port: " +
@@ -258,8 +270,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Partia
 }
 
 /** The caller's address as the service sees it, when it is public: `{ip, port: 0, protocol: "udp"}`. */
-function seenEndpoint(ctx: HandlerContext): EndpointInit | undefined {
-  const ip = ctx.values.get(clientIpKey);
+function seenEndpoint(ip: string | undefined): EndpointInit | undefined {
   return ip !== undefined && isPublicIp(ip) ? { ip, port: 0, protocol: "udp" } : undefined;
 }
 
