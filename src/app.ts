@@ -12,7 +12,7 @@ import { clientIpKey } from "./service/context.js";
 import { createDiscoveryService, type DiscoveryRegistry } from "./service/discovery-service.js";
 import { toServiceImpl } from "./service/connect-adapter.js";
 import { createLoggingInterceptor } from "./service/logging.js";
-import { createRateLimitInterceptor } from "./service/rate-limit.js";
+import { createRateLimit } from "./service/rate-limit.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
 import { VERSION } from "./version.js";
 
@@ -84,7 +84,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     tokens: createTokenSigner({ key: signingKey, ttlSeconds: config.tokenTtlSeconds, now, randomUUID }),
   });
 
-  const rateLimit = config.rateLimits === undefined ? undefined : createRateLimitInterceptor(config.rateLimits, now);
+  const rateLimit = config.rateLimits === undefined ? undefined : createRateLimit(config.rateLimits, now);
   await app.register(fastifyConnectPlugin, {
     routes(router) {
       router.service(DiscoveryService, toServiceImpl(service));

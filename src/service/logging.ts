@@ -7,22 +7,27 @@ export interface RpcLogger {
 }
 
 /**
- * Logs RPC failures: expected Connect errors at debug, anything else at error
- * level with the RPC name and stack. Unexpected errors are answered as
- * `internal` with a generic message, so no internal detail reaches clients.
+ * Logs an RPC failure and returns what to answer: expected Connect errors are
+ * logged at debug and answered as they are; anything else is logged at error
+ * level with its stack and answered as a generic `internal error`, so no
+ * internal detail reaches clients.
  */
+export function logRpcError(log: RpcLogger, rpc: string, error: unknown): ConnectError {
+  if (error instanceof ConnectError) {
+    log.debug({ rpc, code: Code[error.code], msg: error.rawMessage }, "rpc refused");
+    return error;
+  }
+  log.error({ rpc, err: error }, "rpc failed unexpectedly");
+  return new ConnectError("internal error", Code.Internal);
+}
+
+/** Applies `logRpcError` to every RPC served through connect-es. */
 export function createLoggingInterceptor(log: RpcLogger): Interceptor {
   return (next) => async (req) => {
     try {
       return await next(req);
     } catch (error) {
-      const rpc = `${req.service.typeName}/${req.method.name}`;
-      if (error instanceof ConnectError) {
-        log.debug({ rpc, code: Code[error.code], msg: error.rawMessage }, "rpc refused");
-        throw error;
-      }
-      log.error({ rpc, err: error }, "rpc failed unexpectedly");
-      throw new ConnectError("internal error", Code.Internal);
+      throw logRpcError(log, `${req.service.typeName}/${req.method.name}`, error);
     }
   };
 }

@@ -37,7 +37,10 @@ const KIND: Record<string, Kind> = {
 
 const NOUN: Record<Kind, string> = { register: "registrations", lookup: "lookups", token: "token requests" };
 
-export interface RateLimitInterceptor {
+export interface RateLimit {
+  /** The error to answer when a `method` call from `clientIp` is over budget; undefined when allowed (a token is taken). */
+  check(method: string, clientIp: string | undefined): ConnectError | undefined;
+  /** Connect interceptor applying `check` to DiscoveryService calls. */
   readonly interceptor: Interceptor;
   /** Drops idle buckets (called by the sweeper); returns how many. */
   prune(nowMs: number): number;
@@ -48,30 +51,35 @@ export interface RateLimitInterceptor {
  * derived one). Over budget: `resource_exhausted` with a `Retry-After`
  * header (seconds; a trailer over gRPC) and a message saying the budget.
  */
-export function createRateLimitInterceptor(limits: RateLimits, now: () => number): RateLimitInterceptor {
+export function createRateLimit(limits: RateLimits, now: () => number): RateLimit {
   const limiters: Record<Kind, RateLimiter> = {
     register: createRateLimiter(limits.register),
     lookup: createRateLimiter(limits.lookup),
     token: createRateLimiter(limits.token),
   };
+  const check = (method: string, clientIp: string | undefined): ConnectError | undefined => {
+    const kind = KIND[method];
+    if (kind === undefined) return undefined;
+    const waitMs = limiters[kind].take(rateLimitKey(clientIp), now());
+    if (waitMs === 0) return undefined;
+    const rate = limits[kind];
+    const retrySeconds = Math.max(1, Math.ceil(waitMs / 1000));
+    return new ConnectError(
+      `rate limit exceeded: at most ${rate.perSecond} ${NOUN[kind]} per second (bursts of ${rate.burst}) ` +
+        `from one address; retry in ${retrySeconds}s`,
+      Code.ResourceExhausted,
+      { "retry-after": String(retrySeconds) },
+    );
+  };
   const interceptor: Interceptor = (next) => (req) => {
-    const kind = req.service.typeName === DiscoveryService.typeName ? KIND[req.method.name] : undefined;
-    if (kind !== undefined) {
-      const waitMs = limiters[kind].take(rateLimitKey(req.contextValues.get(clientIpKey)), now());
-      if (waitMs > 0) {
-        const rate = limits[kind];
-        const retrySeconds = Math.max(1, Math.ceil(waitMs / 1000));
-        throw new ConnectError(
-          `rate limit exceeded: at most ${rate.perSecond} ${NOUN[kind]} per second (bursts of ${rate.burst}) ` +
-            `from one address; retry in ${retrySeconds}s`,
-          Code.ResourceExhausted,
-          { "retry-after": String(retrySeconds) },
-        );
-      }
+    if (req.service.typeName === DiscoveryService.typeName) {
+      const refused = check(req.method.name, req.contextValues.get(clientIpKey));
+      if (refused !== undefined) throw refused;
     }
     return next(req);
   };
   return {
+    check,
     interceptor,
     prune: (nowMs) => limiters.register.prune(nowMs) + limiters.lookup.prune(nowMs) + limiters.token.prune(nowMs),
   };
