@@ -46,13 +46,15 @@ async function serve() {
   // one-address load generator: the main app runs with them off, and a second
   // app with them on but a budget never reached, to show the limiter's cost.
   const hasRateLimits = OPTIONS.some((o) => o.flag === "rate-limit");
-  const start = async (args) => {
+  const start = async (args, deps = {}) => {
     const config = loadConfig([...base, ...args], {});
-    const app = await buildApp({ config });
+    const app = await buildApp({ config, ...deps });
     await app.listen({ port: config.port, host: config.host });
     return app;
   };
   const app = await start(hasRateLimits ? ["--rate-limit", "off"] : []);
+  // The same app with every request going through connect-es (no JSON fast path).
+  const generic = await start(hasRateLimits ? ["--rate-limit", "off"] : [], { connectFastPath: false });
   const limited = hasRateLimits
     ? await start(["--rate-limit", "on", "--rate-lookup", "1000000:1000000", "--rate-register", "1000000:1000000"])
     : undefined;
@@ -65,12 +67,12 @@ async function serve() {
   process.on("message", async (message) => {
     if (message === "cpu") process.send({ cpu: process.cpuUsage() });
     if (message === "close") {
-      await Promise.all([app.close(), limited?.close(), bare.close()]);
+      await Promise.all([app.close(), generic.close(), limited?.close(), bare.close()]);
       process.disconnect();
     }
   });
   process.send({
-    ready: { app: app.server.address().port, limited: limited?.server.address().port, bare: bare.server.address().port },
+    ready: { app: app.server.address().port, generic: generic.server.address().port, limited: limited?.server.address().port, bare: bare.server.address().port },
   });
 }
 
@@ -173,6 +175,18 @@ async function measure({ ready }, serverCpuMicros) {
       check: (res) => JSON.parse(res.body).success === true,
     },
     {
+      name: "  same, through connect-es (fast path off)",
+      requests: meshBodies((i) =>
+        request(ready.generic, rpc("LookupColony"), Buffer.from(JSON.stringify({ meshId: `mesh-${i}` }))),
+      ),
+      check: (res, i) => JSON.parse(res.body).meshId === `mesh-${i}`,
+    },
+    {
+      name: "  RegisterColony through connect-es",
+      requests: meshBodies((i) => request(ready.generic, rpc("RegisterColony"), registerJson(i))),
+      check: (res) => JSON.parse(res.body).success === true,
+    },
+    {
       name: "Connect binary LookupColony (hit)",
       requests: meshBodies((i) =>
         request(
@@ -196,7 +210,7 @@ async function measure({ ready }, serverCpuMicros) {
   }
 
   // Seed the meshes (and check that every case answers correctly once).
-  for (const port of [ready.app, ready.limited].filter((p) => p !== undefined)) {
+  for (const port of [ready.app, ready.generic, ready.limited].filter((p) => p !== undefined)) {
     for (const [i, r] of cases[2].requests.entries()) {
       const res = await post(port, r.path, r.headers, r.body);
       if (res.status !== 200) throw new Error(`seeding mesh-${i}: HTTP ${res.status} ${res.body}`);
