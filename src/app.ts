@@ -110,15 +110,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     contextValues: (req) => createContextValues().set(clientIpKey, ipOf(req)),
   });
 
-  app.get("/health", async () => {
+  app.get("/health", async (_req, reply) => {
     const counts = registry.counts();
-    return {
+    const body = {
       status: "ok",
       version: VERSION,
       uptime_seconds: Math.max(0, Math.floor((now() - startedAtMs) / 1000)),
       colonies: counts.colonies,
       agents: counts.agents,
     };
+    void reply.header("content-type", "application/json");
+    return Buffer.from(JSON.stringify(body)); // a Buffer: exactly application/json, like the RPCs
   });
 
   app.get("/.well-known/jwks.json", async (_req, reply) => {

@@ -267,3 +267,22 @@ t.test("expected errors are logged at debug, not error", async (t) => {
   t.equal(logged[0]?.level, "debug");
   t.match(logged[0]?.obj, { rpc: "coral.discovery.v1.DiscoveryService/LookupColony", code: "NotFound" });
 });
+
+t.test("capacity refusals are resource_exhausted naming the limit, for colonies, agents and relays", async (t) => {
+  const { client } = createServiceFixture({
+    limits: { colonies: 1, agentsPerMesh: 1, relaySessions: 1 },
+    relays: [{ id: "r:1", host: "198.51.100.1", port: 1 }],
+  });
+  await client.registerColony(colony);
+  await rejects(t, client.registerColony({ ...colony, meshId: "second" }), Code.ResourceExhausted, /--max-colonies/);
+  const agent = { meshId: "m", pubkey: KEY_3, endpoints: ["198.51.100.2:51820"] };
+  await client.registerAgent({ ...agent, agentId: "a1" });
+  await rejects(t, client.registerAgent({ ...agent, agentId: "a2" }), Code.ResourceExhausted, /mesh m is full.*--max-agents-per-mesh/);
+  await client.requestRelay({ meshId: "m", agentPubkey: KEY_1, colonyPubkey: KEY_2 });
+  await rejects(
+    t,
+    client.requestRelay({ meshId: "m", agentPubkey: KEY_1, colonyPubkey: KEY_2 }),
+    Code.ResourceExhausted,
+    /--max-relay-sessions/,
+  );
+});

@@ -36,12 +36,17 @@ t.test("a long bad value is quoted by a short, escaped prefix only", async (t) =
   t.match(error.rawMessage, /mesh_id "\\"z+…" is invalid/);
 });
 
-t.test("pubkeys must be base64 of exactly 32 bytes; --pubkey-check off accepts placeholders up to 256", async (t) => {
+t.test("pubkeys must be canonical WireGuard keys; --pubkey-check off accepts placeholders up to 256", async (t) => {
   const { client } = createServiceFixture();
-  t.equal((await client.registerColony({ ...colony, pubkey: KEY_1.replace(/=$/, "") })).success, true, "unpadded accepted");
-  await invalid(t, client.registerColony({ ...colony, pubkey: "dGVzdC1wdWJrZXk=" }), /pubkey "dGVzdC1wdWJrZXk=" decodes to 11 bytes: a WireGuard public key is base64 of exactly 32 bytes/);
-  await invalid(t, client.registerColony({ ...colony, pubkey: "not base64!!" }), /pubkey "not base64!!" is not base64/);
+  const notAKey = /^pubkey ".*" is not a WireGuard public key: use standard base64 of exactly 32 bytes \(44 characters ending in =/;
+  await invalid(t, client.registerColony({ ...colony, pubkey: "dGVzdC1wdWJrZXk=" }), notAKey);
+  await invalid(t, client.registerColony({ ...colony, pubkey: "not base64!!" }), notAKey);
+  await invalid(t, client.registerColony({ ...colony, pubkey: KEY_1.replace(/=$/, "") }), notAKey);
+  await invalid(t, client.registerColony({ ...colony, pubkey: Buffer.from(KEY_1, "base64").toString("base64url") }), notAKey);
+  await invalid(t, client.registerColony({ ...colony, pubkey: `${KEY_1.slice(0, 42)}B=` }), notAKey); // non-canonical last character
+  await invalid(t, client.registerColony({ ...colony, pubkey: Buffer.alloc(33).toString("base64") }), notAKey);
   await invalid(t, client.registerAgent({ agentId: "a", meshId: "m", pubkey: "short" }), /^pubkey "short"/);
+  t.equal((await client.registerColony({ ...colony, pubkey: Buffer.alloc(32, 255).toString("base64") })).success, true, "+ and / accepted");
   const lax = createServiceFixture({ strictPubkeys: false }).client;
   t.equal((await lax.registerColony({ ...colony, pubkey: "dGVzdC1wdWJrZXk=" })).success, true);
   await invalid(t, lax.registerColony({ ...colony, pubkey: "k".repeat(257) }), /pubkey is 257 characters; at most 256/);

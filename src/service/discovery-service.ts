@@ -98,7 +98,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
   }));
   let nextRelay = 0;
 
-  return {
+  return mapRegistryErrors({
     registerColony(req, clientIp) {
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
@@ -121,12 +121,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
         publicPort: req.publicPort,
         publicEndpoint: req.publicEndpoint,
       };
-      let lease;
-      try {
-        lease = registry.registerColony(req.meshId, req.pubkey, data);
-      } catch (error) {
-        toConnectError(error);
-      }
+      const lease = registry.registerColony(req.meshId, req.pubkey, data);
       return {
         success: true,
         ttl: ttlSeconds,
@@ -229,11 +224,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       if (relays.length === 0) throw noRelay();
       check.opaqueId(req.sessionId, "session_id");
       if (req.meshId !== "") check.id(req.meshId, "mesh_id");
-      try {
-        registry.releaseRelaySession(req.sessionId, req.meshId);
-      } catch (error) {
-        toConnectError(error);
-      }
+      registry.releaseRelaySession(req.sessionId, req.meshId);
       return { success: true };
     },
 
@@ -266,7 +257,25 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
     ackBootstrapRendezvous() {
       throw rendezvousUnimplemented("AckBootstrapRendezvous");
     },
-  };
+  });
+}
+
+/**
+ * Every handler, with the registry's domain errors (split-brain, capacity,
+ * relay sessions) turned into Connect errors: one place for all of them.
+ */
+function mapRegistryErrors(handlers: DiscoveryHandlers): DiscoveryHandlers {
+  const mapped: Record<string, unknown> = {};
+  for (const [name, handler] of Object.entries(handlers) as [string, (req: unknown, ip: string | undefined) => unknown][]) {
+    mapped[name] = (req: unknown, ip: string | undefined) => {
+      try {
+        return handler(req, ip);
+      } catch (error) {
+        return toConnectError(error);
+      }
+    };
+  }
+  return mapped as DiscoveryHandlers;
 }
 
 /** The caller's address as the service sees it, when it is public: `{ip, port: 0, protocol: "udp"}`. */

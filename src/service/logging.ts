@@ -14,7 +14,7 @@ export interface RpcLogger {
  */
 export function logRpcError(log: RpcLogger, rpc: string, error: unknown): ConnectError {
   if (error instanceof ConnectError) {
-    log.debug({ rpc, code: Code[error.code], msg: error.rawMessage }, "rpc refused");
+    log.debug({ rpc, code: Code[error.code], reason: error.rawMessage }, "rpc refused");
     return error;
   }
   log.error({ rpc, err: error }, "rpc failed unexpectedly");

@@ -21,7 +21,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
 
 type Kind = keyof RateLimits;
 
-const KIND: Record<string, Kind> = {
+const KIND: ReadonlyMap<string, Kind> = new Map(Object.entries({
   RegisterColony: "register",
   RegisterAgent: "register",
   RequestRelay: "register",
@@ -33,7 +33,7 @@ const KIND: Record<string, Kind> = {
   Health: "lookup",
   PollBootstrapRendezvous: "lookup",
   CreateBootstrapToken: "token",
-};
+} satisfies Record<string, Kind>));
 
 const NOUN: Record<Kind, string> = { register: "registrations", lookup: "lookups", token: "token requests" };
 
@@ -58,7 +58,7 @@ export function createRateLimit(limits: RateLimits, now: () => number): RateLimi
     token: createRateLimiter(limits.token),
   };
   const check = (method: string, clientIp: string | undefined): ConnectError | undefined => {
-    const kind = KIND[method];
+    const kind = KIND.get(method);
     if (kind === undefined) return undefined;
     const waitMs = limiters[kind].take(rateLimitKey(clientIp), now());
     if (waitMs === 0) return undefined;

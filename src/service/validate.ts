@@ -11,7 +11,6 @@ import {
   type PublicEndpointInfo,
 } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { parseHostPort } from "../net/host-port.js";
-import { decodeBase64 } from "../tokens/base64.js";
 
 /** Limits of the field rules; all have the documented defaults. */
 export const FIELD_LIMITS = {
@@ -51,10 +50,14 @@ export function id(value: string, field: string): void {
   if (!ID.test(value)) throw invalid(`${field} ${quote(value)} is invalid: ${ID_RULE}`);
 }
 
+/** Canonical WireGuard key text: standard base64 of 32 bytes, padded (`wg pubkey` prints this). */
+const WIREGUARD_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
 /**
- * A WireGuard public key: base64 (or base64url) of exactly 32 bytes. With
- * `strict` off (`--pubkey-check off`, for test rigs with placeholder keys),
- * any non-empty key of at most 256 characters.
+ * A WireGuard public key: the canonical 44-character standard base64 of
+ * exactly 32 bytes. One spelling per key matters: keys are stored as sent and
+ * split-brain compares them as text. With `strict` off (`--pubkey-check off`,
+ * for test rigs with placeholder keys), any non-empty key of at most 256 characters.
  */
 export function pubkey(value: string, field: string, strict: boolean): void {
   required(value, field);
@@ -64,11 +67,10 @@ export function pubkey(value: string, field: string, strict: boolean): void {
     }
     return;
   }
-  const decoded = decodeBase64(value);
-  if (!decoded.ok || decoded.bytes.length !== 32) {
-    const why = decoded.ok ? `decodes to ${decoded.bytes.length} bytes` : "is not base64";
+  if (!WIREGUARD_KEY.test(value)) {
     throw invalid(
-      `${field} ${quote(value)} ${why}: a WireGuard public key is base64 of exactly 32 bytes (44 characters ending in =)`,
+      `${field} ${quote(value)} is not a WireGuard public key: use standard base64 of exactly 32 bytes ` +
+        `(44 characters ending in =, as wg pubkey prints)`,
     );
   }
 }
