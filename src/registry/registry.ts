@@ -103,6 +103,8 @@ export interface Registry<C, A, R> {
 }
 
 const DEFAULT_RELAY_SESSION_TTL_MS = 30 * 60_000;
+/** Expired entries a registration at capacity may free to make room (~2 µs each). */
+const CAPACITY_SWEEP_BUDGET = 1_000;
 
 export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A, R> {
   const { ttlMs, now } = options;
@@ -113,8 +115,6 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
   const relays = createLeaseTable<RelaySession<R>>();
   /** Stored agents per mesh, expired-but-unswept ones included (they go with the sweep). */
   const agentsPerMesh = new Map<string, number>();
-  /** Entries a capacity check swept early: handed to the next `sweep()` so they are still reported. */
-  let early: Omit<SweepResult<C, A, R>, "complete"> = { colonies: [], agents: [], relaySessions: [] };
 
   function sweepAgents(nowMs: number, limit?: number): AgentLease<A>[] {
     const removed = agents.sweep(nowMs, limit);
@@ -127,10 +127,12 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
   }
 
   /**
-   * Makes room for one new entry: when `full()` holds, expired entries are
-   * swept first (cost proportional to what expired); still full, it throws.
+   * Makes room for one new entry: when `full()` holds, up to
+   * CAPACITY_SWEEP_BUDGET expired entries are freed first (oldest first, so a
+   * request never pays for a whole backlog); still full, it throws. What is
+   * freed here is not reported by `sweep()`.
    */
-  function ensureRoom(full: () => boolean, sweep: () => void, message: () => string): void {
+  function ensureRoom(full: () => boolean, sweep: () => unknown, message: () => string): void {
     if (!full()) return;
     sweep();
     if (full()) throw new RegistryError("capacity_exceeded", message());
@@ -146,7 +148,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       if (active === undefined) {
         ensureRoom(
           () => colonies.size >= limits.colonies && colonies.peek(meshId) === undefined,
-          () => append(early.colonies, colonies.sweep(nowMs)),
+          () => colonies.sweep(nowMs, CAPACITY_SWEEP_BUDGET),
           () => `the registry is full: it holds ${limits.colonies} colonies (--max-colonies); registered colonies can still renew`,
         );
       }
@@ -162,7 +164,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       const key = agentKey(meshId, agentId);
       const stored = agents.peek(key);
       if (stored === undefined || nowMs >= stored.expiresAtMs) {
-        const sweep = () => append(early.agents, sweepAgents(nowMs));
+        const sweep = () => sweepAgents(nowMs, CAPACITY_SWEEP_BUDGET);
         const isNew = () => agents.peek(key) === undefined;
         ensureRoom(
           () => isNew() && (agentsPerMesh.get(meshId) ?? 0) >= limits.agentsPerMesh,
@@ -194,7 +196,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       const nowMs = now();
       ensureRoom(
         () => relays.size >= limits.relaySessions,
-        () => append(early.relaySessions, relays.sweep(nowMs)),
+        () => relays.sweep(nowMs, CAPACITY_SWEEP_BUDGET),
         () => `all ${limits.relaySessions} relay sessions are in use (--max-relay-sessions); release unused sessions or retry later`,
       );
       const session: RelaySession<R> = { sessionId, meshId, data, expiresAtMs: nowMs + relayTtlMs };
@@ -216,21 +218,15 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       return session;
     },
     sweep(nowMs = now(), budget = Infinity) {
-      const swept = {
-        colonies: colonies.sweep(nowMs, budget),
-        agents: sweepAgents(nowMs, budget),
-        relaySessions: relays.sweep(nowMs, budget),
+      const colonyLeases = colonies.sweep(nowMs, budget);
+      const agentLeases = sweepAgents(nowMs, budget);
+      const relaySessions = relays.sweep(nowMs, budget);
+      return {
+        colonies: colonyLeases,
+        agents: agentLeases,
+        relaySessions,
+        complete: colonyLeases.length < budget && agentLeases.length < budget && relaySessions.length < budget,
       };
-      const complete =
-        swept.colonies.length < budget && swept.agents.length < budget && swept.relaySessions.length < budget;
-      const result = {
-        colonies: early.colonies.length === 0 ? swept.colonies : [...early.colonies, ...swept.colonies],
-        agents: early.agents.length === 0 ? swept.agents : [...early.agents, ...swept.agents],
-        relaySessions: early.relaySessions.length === 0 ? swept.relaySessions : [...early.relaySessions, ...swept.relaySessions],
-        complete,
-      };
-      early = { colonies: [], agents: [], relaySessions: [] };
-      return result;
     },
     counts() {
       const nowMs = now();
@@ -241,11 +237,6 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       };
     },
   };
-}
-
-/** Appends in a loop: spreading a large array into push() can overflow the stack. */
-function append<T>(target: T[], items: readonly T[]): void {
-  for (const item of items) target.push(item);
 }
 
 /** An unambiguous composite key: the length prefix keeps ("a:b","c") apart from ("a","b:c"). */
