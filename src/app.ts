@@ -69,7 +69,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       http2MaxConcurrentStreams: config.server.http2MaxStreams,
       maxHeaderSize: config.server.maxHeaderBytes,
       http2MaxHeaderListSize: config.server.maxHeaderBytes,
-    }),
+      maxConnectionsPerAddress: config.server.maxConnectionsPerIp,
+    }, { isExempt: isTrustedProxy }),
     bodyLimit: config.server.maxBodyBytes,
     logger: deps.logger ?? { level: config.logLevel },
     // Per-request access logs cost ~30 µs each and every colony heartbeats once a

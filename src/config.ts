@@ -67,6 +67,8 @@ export interface ServerLimits {
   readonly maxBodyBytes: number;
   /** Open TCP connections at most; 0 = unlimited. Default 10,000. */
   readonly maxConnections: number;
+  /** Open TCP connections from one address (IPv6: one /64; trusted proxies exempt); 0 = unlimited. Default 256. */
+  readonly maxConnectionsPerIp: number;
   /** Time to receive request headers (and the first bytes of a new connection), ms. Default 10,000. */
   readonly headersTimeoutMs: number;
   /** Time to receive a whole HTTP/1.1 request, ms. Default 30,000. */
@@ -82,6 +84,7 @@ export interface ServerLimits {
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxBodyBytes: 65_536,
   maxConnections: 10_000,
+  maxConnectionsPerIp: 256,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 72_000,
@@ -157,6 +160,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: "max-relay-sessions", env: "MAX_RELAY_SESSIONS", arg: "<n>", help: "open relay sessions at most (default 10000)" },
   { flag: "max-body-bytes", env: "MAX_BODY_BYTES", arg: "<n>", help: "largest request message in bytes (default 65536)" },
   { flag: "max-connections", env: "MAX_CONNECTIONS", arg: "<n>", help: "open TCP connections at most; 0 for no limit (default 10000)" },
+  {
+    flag: "max-connections-per-ip",
+    env: "MAX_CONNECTIONS_PER_IP",
+    arg: "<n>",
+    help: "open TCP connections from one address (IPv6: a /64; trusted proxies exempt); 0 for no limit (default 256)",
+  },
   { flag: "headers-timeout", env: "HEADERS_TIMEOUT_SECONDS", arg: "<seconds>", help: "time to receive request headers, and a new connection's first bytes (default 10)" },
   { flag: "request-timeout", env: "REQUEST_TIMEOUT_SECONDS", arg: "<seconds>", help: "time to receive a whole HTTP/1.1 request (default 30)" },
   { flag: "idle-timeout", env: "IDLE_TIMEOUT_SECONDS", arg: "<seconds>", help: "idle keep-alive connections and HTTP/2 sessions are closed after this (default 72)" },
@@ -265,6 +274,7 @@ export function loadConfig(argv: readonly string[], env: Env, io: ConfigIo = def
   const server: ServerLimits = Object.freeze({
     maxBodyBytes: int("max-body-bytes", "MAX_BODY_BYTES", 1024, 16 * 1024 * 1024, d.maxBodyBytes),
     maxConnections: int("max-connections", "MAX_CONNECTIONS", 0, 1_000_000, d.maxConnections),
+    maxConnectionsPerIp: int("max-connections-per-ip", "MAX_CONNECTIONS_PER_IP", 0, 1_000_000, d.maxConnectionsPerIp),
     headersTimeoutMs: int("headers-timeout", "HEADERS_TIMEOUT_SECONDS", 1, 3600, d.headersTimeoutMs / 1000) * 1000,
     requestTimeoutMs: int("request-timeout", "REQUEST_TIMEOUT_SECONDS", 1, 3600, d.requestTimeoutMs / 1000) * 1000,
     idleTimeoutMs: int("idle-timeout", "IDLE_TIMEOUT_SECONDS", 1, 3600, d.idleTimeoutMs / 1000) * 1000,

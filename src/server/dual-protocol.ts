@@ -10,6 +10,8 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { FastifyServerFactory } from "fastify";
+import { rateLimitKey as addressKey } from "../limits/rate-limiter.js";
+import { normalizeIp } from "../net/address.js";
 
 /** Tuning for {@link createDualProtocolServerFactory}. Every field is optional. */
 export interface DualProtocolOptions {
@@ -41,6 +43,17 @@ export interface DualProtocolOptions {
   http2MaxHeaderListSize?: number;
   /** Maximum open TCP connections over both protocols; extra sockets are destroyed at once. 0 = unlimited. Default 0. */
   maxConnections?: number;
+  /**
+   * Maximum open TCP connections from one client address (IPv6: one /64), so
+   * one host cannot take every slot of `maxConnections`. 0 = unlimited. Default 0.
+   */
+  maxConnectionsPerAddress?: number;
+}
+
+/** Options that are not numbers. */
+export interface DualProtocolHooks {
+  /** Addresses exempt from `maxConnectionsPerAddress` (trusted proxies: all their clients share the address). */
+  isExempt?: (ip: string) => boolean;
 }
 
 /** What the factory really returns: a TCP server plus the hooks Fastify's close logic looks for. */
@@ -63,6 +76,7 @@ const DEFAULTS: Required<DualProtocolOptions> = {
   http2MaxConcurrentStreams: 100,
   http2MaxHeaderListSize: 16_384,
   maxConnections: 0,
+  maxConnectionsPerAddress: 0,
 };
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -76,18 +90,20 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
  */
 export function createDualProtocolServerFactory(
   options: DualProtocolOptions = {},
+  hooks: DualProtocolHooks = {},
 ): FastifyServerFactory<http.Server> {
   const resolved = resolveOptions(options);
   // Fastify's types insist the factory returns an http.Server and hands it an
   // HTTP/1-typed handler. At runtime Fastify only calls listen/close/address and
   // the close hooks on the returned server, and its handler accepts both
   // request flavours (it is what `fastify({ http2: true })` uses too).
-  return (handler) => createDualProtocolServer(handler, resolved) as unknown as http.Server;
+  return (handler) => createDualProtocolServer(handler, resolved, hooks) as unknown as http.Server;
 }
 
 function createDualProtocolServer(
   handler: http.RequestListener,
   o: Required<DualProtocolOptions>,
+  hooks: DualProtocolHooks,
 ): DualProtocolServer {
   const h1 = http.createServer(
     {
@@ -112,6 +128,21 @@ function createDualProtocolServer(
     handler as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   );
 
+  // The h1 server enforces requestTimeout itself; an h2 stream only has the
+  // session's idle timer, which any activity on any stream resets. So each
+  // stream gets a deadline for its request: cancelled (RST_STREAM) unless the
+  // client has finished sending by then.
+  if (o.requestTimeoutMs > 0) {
+    h2.on("stream", (stream) => {
+      const deadline = setTimeout(() => {
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      }, o.requestTimeoutMs);
+      const clear = () => clearTimeout(deadline);
+      stream.once("end", clear);
+      stream.once("close", clear);
+    });
+  }
+
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     sessions.add(session);
@@ -125,7 +156,9 @@ function createDualProtocolServer(
   // close them when the app shuts down.
   const sniffing = new Set<net.Socket>();
   // allowHalfOpen and noDelay match what http.createServer uses for its own sockets.
+  const perAddress = new Map<string, number>();
   const front = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    if (o.maxConnectionsPerAddress > 0 && !admit(socket)) return;
     sniffing.add(socket);
     let received: Buffer = Buffer.alloc(0);
     const deadline =
@@ -171,6 +204,25 @@ function createDualProtocolServer(
     socket.on("close", stopSniffing);
   });
   if (o.maxConnections > 0) front.maxConnections = o.maxConnections;
+
+  /** Counts the socket against its address; destroys it and returns false when the address is at its cap. */
+  function admit(socket: net.Socket): boolean {
+    const ip = normalizeIp(socket.remoteAddress);
+    if (ip === undefined || hooks.isExempt?.(ip) === true) return true;
+    const key = addressKey(ip);
+    const open = perAddress.get(key) ?? 0;
+    if (open >= o.maxConnectionsPerAddress) {
+      socket.destroy();
+      return false;
+    }
+    perAddress.set(key, open + 1);
+    socket.once("close", () => {
+      const left = (perAddress.get(key) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(key);
+      else perAddress.set(key, left);
+    });
+    return true;
+  }
 
   // http.Server starts connection tracking (closeIdleConnections,
   // closeAllConnections, the headers/request timeout checker) only on its own
