@@ -7,7 +7,7 @@ import type { Config } from "./config.js";
 import { clientIp, createProxyMatcher } from "./net/address.js";
 import { registerReflection } from "./reflection.js";
 import { createRegistry } from "./registry/index.js";
-import { createConnectJsonFastPath } from "./server/connect-json-fast-path.js";
+import { createConnectUnaryFastPath } from "./server/connect-unary-fast-path.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
 import { clientIpKey } from "./service/context.js";
 import { createDiscoveryService, type DiscoveryRegistry } from "./service/discovery-service.js";
@@ -32,7 +32,7 @@ export interface AppDeps {
   readonly signingKey?: SigningKey;
   /**
    * Answer Connect JSON unary requests without connect-es's generic machinery
-   * (same bytes, several times cheaper; see src/server/connect-json-fast-path.ts).
+   * (same bytes, several times cheaper; see src/server/connect-unary-fast-path.ts).
    * Default true.
    */
   readonly connectFastPath?: boolean;
@@ -98,7 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.connectFastPath ?? true) {
     app.addHook(
       "preHandler",
-      createConnectJsonFastPath({ handlers: service, rateLimit, log: app.log, maxBodyBytes: config.server.maxBodyBytes, clientIp: ipOf }),
+      createConnectUnaryFastPath({ handlers: service, rateLimit, log: app.log, maxBodyBytes: config.server.maxBodyBytes, clientIp: ipOf }),
     );
   }
   await app.register(fastifyConnectPlugin, {

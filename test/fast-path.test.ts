@@ -4,6 +4,12 @@
 import t, { type Test } from "tap";
 import { request } from "node:http";
 import { gunzipSync } from "node:zlib";
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  HealthRequestSchema,
+  LookupColonyRequestSchema,
+  RegisterColonyRequestSchema,
+} from "../gen/coral/discovery/v1/discovery_pb.js";
 import { buildApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { KEY_1, KEY_2, KEY_3 } from "./fixtures/keys.js";
@@ -42,7 +48,7 @@ function send(port: number, path: string, body: Buffer | string, headers: Record
           contentType: res.headers["content-type"],
           contentEncoding: res.headers["content-encoding"],
           retryAfter: res.headers["retry-after"] as string | undefined,
-          body: raw.toString("utf8"),
+          body: res.headers["content-type"] === "application/proto" ? raw.toString("base64") : raw.toString("utf8"),
         });
       });
     });
@@ -103,6 +109,46 @@ t.test("the fast path answers every request exactly as connect-es does", async (
     t.same(a, b, name);
     fast.clock.advance(1000);
     slow.clock.advance(1000);
+  }
+});
+
+const bin = <T extends Parameters<typeof create>[0]>(schema: T, init: Parameters<typeof create<T>>[1]) =>
+  Buffer.from(toBinary(schema, create(schema, init)));
+const PROTO = { "content-type": "application/proto" };
+
+const BINARY_CASES: [string, string, Buffer][] = [
+  ["binary register", "RegisterColony", bin(RegisterColonyRequestSchema, { meshId: "b1", pubkey: KEY_1, endpoints: ["203.0.113.1:41820"], metadata: { a: "b" } })],
+  ["binary lookup", "LookupColony", bin(LookupColonyRequestSchema, { meshId: "b1" })],
+  ["binary not found", "LookupColony", bin(LookupColonyRequestSchema, { meshId: "zz" })],
+  ["binary invalid argument", "RegisterColony", bin(RegisterColonyRequestSchema, { meshId: "b1" })],
+  ["binary split-brain", "RegisterColony", bin(RegisterColonyRequestSchema, { meshId: "b1", pubkey: KEY_2, endpoints: [":1"] })],
+  ["binary empty body", "Health", Buffer.alloc(0)],
+  ["binary health", "Health", bin(HealthRequestSchema, {})],
+  ["binary unknown field", "LookupColony", Buffer.concat([bin(LookupColonyRequestSchema, { meshId: "b1" }), Buffer.from([0x78, 0x01])])],
+];
+
+t.test("binary Connect requests get the same answers from both paths", async (t) => {
+  const fast = await start(t, true, []);
+  const slow = await start(t, false, []);
+  for (const [name, method, body] of BINARY_CASES) {
+    const headers = { ...PROTO, "content-length": String(body.byteLength) };
+    t.same(await send(fast.port, rpc(method), body, headers), await send(slow.port, rpc(method), body, headers), name);
+  }
+});
+
+t.test("a binary body that does not decode is invalid_argument on the fast path (connect-es says internal)", async (t) => {
+  const fast = await start(t, true, []);
+  const slow = await start(t, false, []);
+  for (const garbage of [Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), Buffer.from([0x0a, 0x02, 0xff, 0xfe]), Buffer.from([0x07])]) {
+    const headers = { ...PROTO, "content-length": String(garbage.byteLength) };
+    const a = await send(fast.port, rpc("LookupColony"), garbage, headers);
+    t.equal(a.status, 400);
+    t.equal(a.contentType, "application/json");
+    const envelope = JSON.parse(a.body) as { code: string; message: string };
+    t.equal(envelope.code, "invalid_argument");
+    t.match(envelope.message, /^cannot decode coral\.discovery\.v1\.LookupColonyRequest: /);
+    const b = await send(slow.port, rpc("LookupColony"), garbage, headers);
+    t.equal(b.status, 500, "connect-es answers internal: the reason for this difference");
   }
 });
 

@@ -1,14 +1,16 @@
-// A fast path for the one request shape real Coral clients send: Connect
-// unary, JSON, uncompressed, POST (connect-go's JSON codec over HTTP/1.1).
+// A fast path for the request shapes real Coral clients send: Connect unary,
+// uncompressed POST, JSON (connect-go's JSON codec over HTTP/1.1) or binary.
 // connect-es serves it correctly but spends ~7x a bare Fastify route on
 // generic machinery (abort signals, Headers objects, async iterables); this
 // answers the same request with the same bytes: the same JSON options, error
 // envelope, status mapping, length checks, messages and gzip threshold.
-// Anything else (binary, gRPC, gRPC-Web, compressed requests, bad timeout
-// headers, GET) falls through to connect-es. test/fast-path.test.ts compares
-// both paths answer by answer.
+// One deliberate difference: a binary body that does not decode is
+// `invalid_argument` here, where connect-es says `internal` (a client error is
+// not a server fault). Anything else (gRPC, gRPC-Web, compressed requests, bad
+// timeout headers, GET) falls through to connect-es. test/fast-path.test.ts
+// compares both paths answer by answer.
 import { gzipSync } from "node:zlib";
-import { create, fromJsonString, toJsonString, type DescMessage } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJson, parseContentType } from "@connectrpc/connect/protocol-connect";
 import type { FastifyReply, FastifyRequest } from "fastify";
@@ -42,7 +44,7 @@ const GZIP_MIN_BYTES = 1024;
 const TIMEOUT = /^\d{1,10}$/;
 
 /** A Fastify preHandler hook that answers matching requests itself and leaves the rest alone. */
-export function createConnectJsonFastPath(options: FastPathOptions) {
+export function createConnectUnaryFastPath(options: FastPathOptions) {
   const { rateLimit, log, maxBodyBytes, clientIp } = options;
   const routes = new Map<string, Route>();
   for (const method of DiscoveryService.methods) {
@@ -57,13 +59,13 @@ export function createConnectJsonFastPath(options: FastPathOptions) {
     });
   }
 
-  return async function connectJsonFastPath(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return async function connectUnaryFastPath(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (req.method !== "POST") return;
     const route = routes.get(req.url);
     if (route === undefined) return;
     const { headers } = req;
     const type = parseContentType(headers["content-type"] ?? null);
-    if (type === undefined || type.binary || type.stream) return;
+    if (type === undefined || type.stream) return;
     const encoding = headers["content-encoding"];
     if (encoding !== undefined && encoding !== "identity") return;
     const timeout = headers["connect-timeout-ms"];
@@ -73,17 +75,19 @@ export function createConnectJsonFastPath(options: FastPathOptions) {
     let body: Buffer;
     let metadata: Headers | undefined;
     try {
-      const text = await readBody(req, maxBodyBytes);
+      const bytes = await readBody(req, maxBodyBytes);
       let input: unknown;
       try {
-        input = fromJsonString(route.input, text, JSON_READ);
+        input = type.binary ? fromBinary(route.input, bytes) : fromJsonString(route.input, bytes.toString("utf8"), JSON_READ);
       } catch (error) {
-        throw ConnectError.from(error, Code.InvalidArgument);
+        if (!type.binary) throw ConnectError.from(error, Code.InvalidArgument);
+        throw new ConnectError(`cannot decode ${route.input.typeName}: ${(error as Error).message}`, Code.InvalidArgument);
       }
       const ip = clientIp(req);
       const refused = rateLimit?.check(route.name, ip);
       if (refused !== undefined) throw refused;
-      body = Buffer.from(toJsonString(route.output, create(route.output, route.handler(input, ip) as never)));
+      const output = create(route.output, route.handler(input, ip) as never);
+      body = type.binary ? Buffer.from(toBinary(route.output, output)) : Buffer.from(toJsonString(route.output, output));
     } catch (thrown) {
       const error = logRpcError(log, route.rpc, thrown);
       status = codeToHttpStatus(error.code);
@@ -97,13 +101,14 @@ export function createConnectJsonFastPath(options: FastPathOptions) {
       body = gzipSync(body);
       void reply.header("content-encoding", "gzip");
     }
-    // A Buffer payload: Fastify sends it as is, without adding a charset.
-    await reply.code(status).header("content-type", "application/json").send(body);
+    // Errors are always JSON; a Buffer payload is sent as is, without a charset added.
+    const contentType = status === 200 && type.binary ? "application/proto" : "application/json";
+    await reply.code(status).header("content-type", contentType).send(body);
   };
 }
 
-/** The request body as text, with connect-es's length checks and messages. */
-async function readBody(req: FastifyRequest, maxBytes: number): Promise<string> {
+/** The request body, with connect-es's length checks and messages. */
+async function readBody(req: FastifyRequest, maxBytes: number): Promise<Buffer> {
   const declared = req.headers["content-length"];
   const hint = declared === undefined ? NaN : Number(declared);
   if (hint > maxBytes) {
@@ -124,5 +129,5 @@ async function readBody(req: FastifyRequest, maxBytes: number): Promise<string> 
   if (Number.isInteger(hint) && size < hint) {
     throw new ConnectError(`protocol error: promised ${hint} bytes, received ${size}`, Code.InvalidArgument);
   }
-  return chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks, size).toString("utf8");
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
 }
