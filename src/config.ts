@@ -156,7 +156,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   { flag: "max-colonies", env: "MAX_COLONIES", arg: "<n>", help: "colonies held at most; new ones beyond are refused, renewals never (default 100000)" },
   { flag: "max-agents-per-mesh", env: "MAX_AGENTS_PER_MESH", arg: "<n>", help: "agents in one mesh at most (default 10000)" },
-  { flag: "max-agents", env: "MAX_AGENTS", arg: "<n>", help: "agents in all at most (default 1000000)" },
+  { flag: "max-agents", env: "MAX_AGENTS", arg: "<n>", help: "agents in all at most (default 100000)" },
   { flag: "max-relay-sessions", env: "MAX_RELAY_SESSIONS", arg: "<n>", help: "open relay sessions at most (default 10000)" },
   { flag: "max-body-bytes", env: "MAX_BODY_BYTES", arg: "<n>", help: "largest request message in bytes (default 65536)" },
   { flag: "max-connections", env: "MAX_CONNECTIONS", arg: "<n>", help: "open TCP connections at most; 0 for no limit (default 10000)" },

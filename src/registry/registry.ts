@@ -18,7 +18,7 @@ export interface RegistryLimits {
   readonly colonies: number;
   /** Agents in one mesh (`--max-agents-per-mesh`). Default 10,000. */
   readonly agentsPerMesh: number;
-  /** Agents in all (`--max-agents`). Default 1,000,000. */
+  /** Agents in all (`--max-agents`). Default 100,000. */
   readonly agents: number;
   /** Open relay sessions (`--max-relay-sessions`). Default 10,000. */
   readonly relaySessions: number;
@@ -27,7 +27,7 @@ export interface RegistryLimits {
 export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = {
   colonies: 100_000,
   agentsPerMesh: 10_000,
-  agents: 1_000_000,
+  agents: 100_000,
   relaySessions: 10_000,
 };
 

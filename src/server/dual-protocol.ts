@@ -79,6 +79,9 @@ const DEFAULTS: Required<DualProtocolOptions> = {
   maxConnectionsPerAddress: 0,
 };
 
+/** How long an idle HTTP/2 session may take to close gracefully before it is destroyed. */
+const IDLE_CLOSE_GRACE_MS = 2_000;
+
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
 /**
@@ -148,7 +151,16 @@ function createDualProtocolServer(
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     if (o.http2SessionIdleTimeoutMs > 0) {
-      session.setTimeout(o.http2SessionIdleTimeoutMs, () => session.close());
+      // Graceful first (GOAWAY). But a session can stop reading its socket for
+      // good (a handler that answers before reading a large body leaves the
+      // stream's data unconsumed), and then a graceful close never completes:
+      // destroy it if it is still open a little later.
+      session.setTimeout(o.http2SessionIdleTimeoutMs, () => {
+        session.close();
+        setTimeout(() => {
+          if (!session.destroyed) session.destroy();
+        }, IDLE_CLOSE_GRACE_MS).unref();
+      });
     }
   });
 

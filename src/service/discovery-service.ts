@@ -7,6 +7,7 @@ import {
   type EndpointSchema,
   NatHint,
   type PublicEndpointInfo,
+  type PublicEndpointInfoSchema,
   type RelayOptionSchema,
 } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import type { RelayConfig } from "../config.js";
@@ -16,8 +17,9 @@ import type { TokenSigner } from "../tokens/index.js";
 import { toConnectError } from "./errors.js";
 import * as check from "./validate.js";
 
-/** An Endpoint as stored: the client's message, or one the service built. */
+/** An Endpoint as stored: a copy of the client's, or one the service built. */
 export type EndpointInit = MessageInitShape<typeof EndpointSchema>;
+export type PublicEndpointInit = MessageInitShape<typeof PublicEndpointInfoSchema>;
 
 /** What a colony registration stores besides its key and pubkey. */
 export interface ColonyData {
@@ -28,7 +30,7 @@ export interface ColonyData {
   readonly metadata: Record<string, string>;
   readonly observedEndpoint: EndpointInit | undefined;
   readonly publicPort: number;
-  readonly publicEndpoint: PublicEndpointInfo | undefined;
+  readonly publicEndpoint: PublicEndpointInit | undefined;
 }
 
 /** What an agent registration stores besides its keys and pubkey. */
@@ -119,7 +121,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
         metadata: req.metadata,
         observedEndpoint: clientEndpoint(req.observedEndpoint) ?? seen,
         publicPort: req.publicPort,
-        publicEndpoint: req.publicEndpoint,
+        publicEndpoint: copyPublicEndpoint(req.publicEndpoint),
       };
       const lease = registry.registerColony(req.meshId, req.pubkey, data);
       return {
@@ -283,9 +285,28 @@ function seenEndpoint(ip: string | undefined): EndpointInit | undefined {
   return ip !== undefined && isPublicIp(ip) ? { ip, port: 0, protocol: "udp" } : undefined;
 }
 
+/*
+ * Stored values are copies of the known fields only: a decoded message keeps
+ * unknown fields (which would bypass the size rules and be echoed to every
+ * reader), and a `bytes` field can be a view that pins the request's buffer.
+ */
+
 /** The client's own observed endpoint, when it sent one with an address. */
-function clientEndpoint(endpoint: Endpoint | undefined): Endpoint | undefined {
-  return endpoint !== undefined && endpoint.ip !== "" ? endpoint : undefined;
+function clientEndpoint(endpoint: Endpoint | undefined): EndpointInit | undefined {
+  if (endpoint === undefined || endpoint.ip === "") return undefined;
+  return { ip: endpoint.ip, port: endpoint.port, protocol: endpoint.protocol, viaRelay: endpoint.viaRelay };
+}
+
+function copyPublicEndpoint(info: PublicEndpointInfo | undefined): PublicEndpointInit | undefined {
+  if (info === undefined) return undefined;
+  const { caFingerprint: fingerprint, updatedAt } = info;
+  return {
+    enabled: info.enabled,
+    url: info.url,
+    caCert: info.caCert,
+    caFingerprint: fingerprint && { algorithm: fingerprint.algorithm, value: fingerprint.value.slice() },
+    updatedAt: updatedAt && { seconds: updatedAt.seconds, nanos: updatedAt.nanos },
+  };
 }
 
 function noRelay(): ConnectError {

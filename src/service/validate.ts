@@ -27,6 +27,10 @@ export const FIELD_LIMITS = {
   shortTextLength: 64,
 } as const;
 
+/** The range of google.protobuf.Timestamp (JSON cannot express anything else). */
+const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
+const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
+
 const ID = /^[A-Za-z0-9._\-:@]{1,128}$/;
 const ID_RULE = "use 1-128 characters from letters, digits and . _ - : @";
 
@@ -155,6 +159,12 @@ export function publicEndpoint(info: PublicEndpointInfo | undefined, field: stri
   const certBytes = Buffer.byteLength(info.caCert);
   if (certBytes > FIELD_LIMITS.caCertBytes) {
     throw invalid(`${field}.ca_cert is ${certBytes} bytes; at most ${FIELD_LIMITS.caCertBytes} are allowed`);
+  }
+  const updated = info.updatedAt;
+  if (updated !== undefined && (updated.seconds < MIN_TIMESTAMP_SECONDS || updated.seconds > MAX_TIMESTAMP_SECONDS || updated.nanos < 0 || updated.nanos > 999_999_999)) {
+    throw invalid(
+      `${field}.updated_at is out of range: seconds must lie in 0001-01-01..9999-12-31 (${MIN_TIMESTAMP_SECONDS}..${MAX_TIMESTAMP_SECONDS}) and nanos in 0..999999999`,
+    );
   }
   const fingerprint = info.caFingerprint;
   if (fingerprint?.algorithm === FingerprintAlgorithm.SHA256 && fingerprint.value.length !== 32) {
