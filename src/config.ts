@@ -167,7 +167,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "open TCP connections from one address (IPv6: a /64; trusted proxies exempt); 0 for no limit (default 256)",
   },
   { flag: "headers-timeout", env: "HEADERS_TIMEOUT_SECONDS", arg: "<seconds>", help: "time to receive request headers, and a new connection's first bytes (default 10)" },
-  { flag: "request-timeout", env: "REQUEST_TIMEOUT_SECONDS", arg: "<seconds>", help: "time to receive a whole HTTP/1.1 request (default 30)" },
+  { flag: "request-timeout", env: "REQUEST_TIMEOUT_SECONDS", arg: "<seconds>", help: "time to receive a whole request; HTTP/2 streams past it are cancelled (default 30)" },
   { flag: "idle-timeout", env: "IDLE_TIMEOUT_SECONDS", arg: "<seconds>", help: "idle keep-alive connections and HTTP/2 sessions are closed after this (default 72)" },
   { flag: "http2-max-streams", env: "HTTP2_MAX_STREAMS", arg: "<n>", help: "concurrent HTTP/2 streams per connection (default 100)" },
   { flag: "max-header-bytes", env: "MAX_HEADER_BYTES", arg: "<n>", help: "request header size in bytes (default 16384)" },
