@@ -53,9 +53,11 @@ try {
   console.log(`production install: ${(bytes / 1024 / 1024).toFixed(1)} MB in node_modules (${packages} top-level entries)`);
 
   const readyFile = join(work, "ready.json");
+  // Its own process group: npx runs the daemon as a child, and killing npx alone would leave it running.
   daemon = spawn("npx", ["--no-install", "coral-discovery", "--port", "0", "--host", "127.0.0.1", "--ready-file", readyFile, "--log-level", "warn"], {
     cwd: app,
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "ignore", "inherit"],
+    detached: true,
   });
   const ready = await waitFor(readyFile, 20_000);
   console.log(`npx coral-discovery is ready at ${ready.url} (pid ${ready.pid})`);
@@ -86,6 +88,16 @@ try {
   console.error(`pack smoke FAILED: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
 } finally {
-  daemon?.kill("SIGTERM");
+  if (daemon !== undefined && daemon.exitCode === null) {
+    const exited = new Promise((resolve) => daemon.once("exit", resolve));
+    try {
+      process.kill(-daemon.pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    const timer = setTimeout(() => process.kill(-daemon.pid, "SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
   rmSync(work, { recursive: true, force: true });
 }
