@@ -209,3 +209,18 @@ t.test("a refused connection is a network error worth retrying", async (t) => {
   controller.abort();
   t.equal((await found).code, Code.Canceled);
 });
+
+t.test("lookupColony(meshId) is the cached lookup; lookupColony({ meshId }) is one raw call", async (t) => {
+  const { clock, calls, client } = setup(() => "203.0.113.1:41820");
+  const first = await client.lookupColony("mesh-a", { cacheTtlMs: 60_000 });
+  const second = await client.lookupColony("mesh-a", { cacheTtlMs: 60_000 });
+  t.same(first.endpoints, ["203.0.113.1:41820"]);
+  t.equal(second, first, "served from the cache");
+  t.equal(calls.length, 1);
+  await client.lookupColony({ meshId: "mesh-a" });
+  await client.lookupColony({ meshId: "mesh-a" });
+  t.equal(calls.length, 3, "the request form always calls the service");
+  clock.advance(60_000);
+  await client.lookupColony("mesh-a", { cacheTtlMs: 60_000 });
+  t.equal(calls.length, 4, "after cacheTtlMs the cached form calls again");
+});

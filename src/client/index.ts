@@ -14,7 +14,7 @@ import { createClient, type Transport } from "@connectrpc/connect";
 import { DiscoveryService, type LookupColonyResponse } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { createColonyFinder, type FindColonyOptions } from "./colony-finder.js";
 import { startColonyRegistration, type ColonyRegistration, type ColonyRegistrationOptions } from "./colony-registration.js";
-import { createDiscoveryRpc, type DiscoveryRpc } from "./rpc.js";
+import { createDiscoveryRpc, type DiscoveryRpc, type RpcOptions } from "./rpc.js";
 import { realTimers, type Timers } from "./timers.js";
 import { createDiscoveryTransport, type TransportOptions } from "./transport.js";
 import { finiteAtLeast } from "./validate.js";
@@ -34,10 +34,16 @@ export interface DiscoveryClientOptions extends TransportOptions {
 
 /**
  * The raw RPCs (one call each, no retries, see DiscoveryRpc) plus the two
- * behaviours colonies and agents need. `lookupColony` is the raw RPC;
- * `findColony` is the cached and retried lookup.
+ * behaviours colonies and agents need. `lookupColony(request)` is the raw RPC;
+ * `lookupColony(meshId)` and `findColony(meshId)` are the cached and retried lookup.
  */
-export interface DiscoveryClient extends DiscoveryRpc {
+export interface DiscoveryClient extends Omit<DiscoveryRpc, "lookupColony"> {
+  /**
+   * With a mesh id: the cached, retried lookup (same as `findColony`, RFD 001's
+   * agent behaviour). With a request object: one raw LookupColony call.
+   */
+  lookupColony(meshId: string, options?: FindColonyOptions): Promise<LookupColonyResponse>;
+  lookupColony(request: Parameters<DiscoveryRpc["lookupColony"]>[0], options?: RpcOptions): Promise<LookupColonyResponse>;
   /** Colony side: starts the registration heartbeat loop; see ColonyRegistrationOptions. */
   startColonyRegistration(options: ColonyRegistrationOptions): ColonyRegistration;
   /** Agent side: the mesh's colony, cached per meshId and retried; see FindColonyOptions. */
@@ -54,8 +60,14 @@ export function createDiscoveryClient(options: DiscoveryClientOptions): Discover
   const random = options.random ?? Math.random;
   const rpc = createDiscoveryRpc(createClient(DiscoveryService, transport), timeoutMs);
   const finder = createColonyFinder({ lookupColony: rpc.lookupColony, now, timers, random });
+  function lookupColony(meshId: string, options?: FindColonyOptions): Promise<LookupColonyResponse>;
+  function lookupColony(request: Parameters<DiscoveryRpc["lookupColony"]>[0], options?: RpcOptions): Promise<LookupColonyResponse>;
+  function lookupColony(arg: string | Parameters<DiscoveryRpc["lookupColony"]>[0], options?: FindColonyOptions | RpcOptions) {
+    return typeof arg === "string" ? finder.find(arg, options as FindColonyOptions) : rpc.lookupColony(arg, options as RpcOptions);
+  }
   return {
     ...rpc,
+    lookupColony,
     startColonyRegistration: (registration) =>
       startColonyRegistration({ registerColony: rpc.registerColony, now, timers }, registration),
     findColony: finder.find,
