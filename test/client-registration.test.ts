@@ -38,7 +38,7 @@ function record(handle: ColonyRegistration) {
 }
 
 t.test("a round retries unavailable 1 s, 2 s, 4 s, 8 s apart, registers, and renews intervalMs after it started", async (t) => {
-  const { clock, timers, calls, client, startMs } = setup((n) => {
+  const { timers, calls, client, startMs } = setup((n) => {
     if (n <= 4) throw unavailable();
     return 300;
   });

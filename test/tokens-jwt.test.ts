@@ -10,7 +10,6 @@ const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 const FIXED_UUID = "9b2f6c1e-3d4a-4f5b-8c7d-0e1f2a3b4c5d";
 const NOW_MS = 1_700_000_000_999;
 
-const b64u = (text: string): string => Buffer.from(text, "utf8").toString("base64url");
 const unb64u = (part: string | undefined): string => Buffer.from(part ?? "", "base64url").toString("utf8");
 
 /** A verifier that shares nothing with the signer: node:crypto fed the JWK from buildJwks. */
