@@ -3,27 +3,47 @@ import { createContextValues } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/coral/discovery/v1/discovery_pb.js";
-import type { Config } from "./config.js";
+import type { Config } from "./config/index.js";
 import { clientIp, createProxyMatcher } from "./net/address.js";
-import { registerReflection } from "./reflection.js";
 import { createRegistry } from "./registry/index.js";
 import { createConnectUnaryFastPath } from "./server/connect-unary-fast-path.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
-import { clientIpKey } from "./service/context.js";
-import { createDiscoveryService, type DiscoveryRegistry } from "./service/discovery-service.js";
+import { registerReflection } from "./server/reflection.js";
 import { toServiceImpl } from "./service/connect-adapter.js";
+import { clientIpKey } from "./service/context.js";
+import { createDiscoveryService, parseRelays, type DiscoveryRegistry } from "./service/discovery-service.js";
 import { createLoggingInterceptor } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
+import { createSweeper } from "./sweeper.js";
+import { backgroundTimers, type Timers } from "./timers.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
 import { VERSION } from "./version.js";
 
 /** Entries of each kind a sweep frees per event-loop turn (~2 µs each: a few ms per turn). */
 const SWEEP_BUDGET = 2_000;
 
+/** A registry for `config`, empty. */
+export function createConfiguredRegistry(config: Config, now: () => number): DiscoveryRegistry {
+  return createRegistry({
+    ttlMs: config.ttlSeconds * 1000,
+    relaySessionTtlMs: config.relaySessionTtlSeconds * 1000,
+    now,
+    limits: {
+      colonies: config.maxColonies,
+      agentsPerMesh: config.maxAgentsPerMesh,
+      agents: config.maxAgents,
+      relaySessions: config.maxRelaySessions,
+    },
+  });
+}
+
+
 export interface AppDeps {
   readonly config: Config;
   /** Clock in Unix ms. Default `Date.now`. */
   readonly now?: () => number;
+  /** Timers of the sweeper. Default Node's, unref'd. */
+  readonly timers?: Timers;
   /** Random ids for relay sessions and token `jti`s. Default `crypto.randomUUID`. */
   readonly randomId?: () => string;
   /** A registry to serve (tests inspect it). Default: a new empty one. */
@@ -48,8 +68,7 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const now = deps.now ?? Date.now;
-  const registry =
-    deps.registry ?? createRegistry({ ttlMs: config.ttlSeconds * 1000, now, limits: config.limits });
+  const registry = deps.registry ?? createConfiguredRegistry(config, now);
   const isTrustedProxy = createProxyMatcher(config.trustProxy);
   const randomId = deps.randomId ?? randomUUID;
   const startedAtMs = now();
@@ -59,19 +78,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const jwksBody = Buffer.from(buildJwksJson(signingKey, config.previousKeys));
 
   const app = fastify({
-    serverFactory: createDualProtocolServerFactory({
-      sniffTimeoutMs: config.server.headersTimeoutMs,
-      headersTimeoutMs: config.server.headersTimeoutMs,
-      requestTimeoutMs: config.server.requestTimeoutMs,
-      keepAliveTimeoutMs: config.server.idleTimeoutMs,
-      http2SessionIdleTimeoutMs: config.server.idleTimeoutMs,
-      maxConnections: config.server.maxConnections,
-      http2MaxConcurrentStreams: config.server.http2MaxStreams,
-      maxHeaderSize: config.server.maxHeaderBytes,
-      http2MaxHeaderListSize: config.server.maxHeaderBytes,
-      maxConnectionsPerAddress: config.server.maxConnectionsPerIp,
-    }, { isExempt: isTrustedProxy }),
-    bodyLimit: config.server.maxBodyBytes,
+    serverFactory: createDualProtocolServerFactory(
+      {
+        sniffTimeoutMs: config.headersTimeoutMs,
+        headersTimeoutMs: config.headersTimeoutMs,
+        requestTimeoutMs: config.requestTimeoutMs,
+        keepAliveTimeoutMs: config.idleTimeoutMs,
+        http2SessionIdleTimeoutMs: config.idleTimeoutMs,
+        maxConnections: config.maxConnections,
+        http2MaxConcurrentStreams: config.http2MaxStreams,
+        maxHeaderSize: config.maxHeaderBytes,
+        http2MaxHeaderListSize: config.maxHeaderBytes,
+        maxConnectionsPerAddress: config.maxConnectionsPerIp,
+      },
+      { isExempt: isTrustedProxy },
+    ),
+    bodyLimit: config.maxBodyBytes,
     logger: deps.logger ?? { level: config.logLevel },
     // Per-request access logs cost ~30 µs each and every colony heartbeats once a
     // minute; failures are logged by the RPC interceptor instead.
@@ -84,21 +106,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registry,
     ttlSeconds: config.ttlSeconds,
     stunServers: config.stunServers,
-    relays: config.relays,
+    relays: parseRelays(config.relays),
     version: VERSION,
     startedAtMs,
     now,
     randomId,
-    strictPubkeys: config.strictPubkeys,
+    strictPubkeys: config.pubkeyCheck,
     tokens: createTokenSigner({ key: signingKey, ttlSeconds: config.tokenTtlSeconds, now, randomUUID: randomId }),
   });
 
-  const rateLimit = config.rateLimits === undefined ? undefined : createRateLimit(config.rateLimits, now);
+  const rateLimit = config.rateLimit
+    ? createRateLimit({ register: config.rateRegister, lookup: config.rateLookup, token: config.rateToken }, now)
+    : undefined;
   const ipOf = (req: FastifyRequest) => clientIp(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);
   if (deps.connectFastPath ?? true) {
     app.addHook(
       "preHandler",
-      createConnectUnaryFastPath({ handlers: service, rateLimit, log: app.log, maxBodyBytes: config.server.maxBodyBytes, clientIp: ipOf }),
+      createConnectUnaryFastPath({ handlers: service, rateLimit, log: app.log, maxBodyBytes: config.maxBodyBytes, clientIp: ipOf }),
     );
   }
   await app.register(fastifyConnectPlugin, {
@@ -107,7 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerReflection(router, [file_coral_discovery_v1_discovery]);
     },
     interceptors: [createLoggingInterceptor(app.log), ...(rateLimit === undefined ? [] : [rateLimit.interceptor])],
-    readMaxBytes: config.server.maxBodyBytes,
+    readMaxBytes: config.maxBodyBytes,
     contextValues: (req) => createContextValues().set(clientIpKey, ipOf(req)),
   });
 
@@ -133,33 +157,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.code(404).send({ code: "not_found", message: `no route for ${req.method} ${req.url.slice(0, 200)}` });
   });
 
-  // A sweep frees at most SWEEP_BUDGET entries of each kind per event-loop
-  // turn, so a minute's backlog in a large registry never stalls requests.
-  let sweeping = false;
-  const sweepChunk = (totals: { colonies: number; agents: number; relaySessions: number }) => {
-    const removed = registry.sweep(undefined, SWEEP_BUDGET);
-    totals.colonies += removed.colonies.length;
-    totals.agents += removed.agents.length;
-    totals.relaySessions += removed.relaySessions.length;
-    if (!removed.complete && !closed) {
-      setImmediate(sweepChunk, totals);
-      return;
-    }
-    sweeping = false;
-    if (totals.colonies + totals.agents + totals.relaySessions > 0) app.log.debug(totals, "swept expired leases");
-  };
-  let closed = false;
-  const sweeper = setInterval(() => {
-    rateLimit?.prune(now());
-    if (sweeping) return;
-    sweeping = true;
-    sweepChunk({ colonies: 0, agents: 0, relaySessions: 0 });
-  }, config.cleanupIntervalMs);
-  sweeper.unref();
-  app.addHook("onClose", async () => {
-    closed = true;
-    clearInterval(sweeper);
+  const sweeper = createSweeper({
+    store: registry,
+    now,
+    intervalMs: config.cleanupIntervalMs,
+    budget: SWEEP_BUDGET,
+    timers: deps.timers ?? backgroundTimers,
+    log: app.log,
+    onInterval: () => rateLimit?.prune(now()),
   });
+  app.addHook("onClose", async () => sweeper.stop());
 
   return app;
 }

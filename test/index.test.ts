@@ -1,5 +1,7 @@
 import t from "tap";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { mkdtemp, readFile, readdir } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, startDiscovery } from "../src/index.js";
@@ -7,7 +9,7 @@ import { KEY_1 } from "./fixtures/keys.js";
 import { spawnDaemon } from "./fixtures/spawn.js";
 
 t.test("startDiscovery serves in-process on a free loopback port and closes", async (t) => {
-  const discovery = await startDiscovery({ ttl: 42 });
+  const discovery = await startDiscovery({ ttlSeconds: 42 });
   t.match(discovery.url, /^http:\/\/127\.0\.0\.1:\d+$/);
   t.ok(discovery.port > 0);
   const res = await fetch(`${discovery.url}/coral.discovery.v1.DiscoveryService/RegisterColony`, {
@@ -23,10 +25,10 @@ t.test("startDiscovery serves in-process on a free loopback port and closes", as
 
 t.test("startDiscovery passes every option through and reports bad ones all at once", async (t) => {
   const discovery = await startDiscovery({
-    relay: ["198.51.100.1:3478"],
+    relays: ["198.51.100.1:3478"],
     stunServers: ["stun.example.org:3478", "stun2.example.org:3478"],
     pubkeyCheck: false,
-    args: ["--max-colonies", "5"],
+    maxColonies: "5",
   });
   t.teardown(() => discovery.close());
   const res = await fetch(`${discovery.url}/coral.discovery.v1.DiscoveryService/RegisterColony`, {
@@ -36,9 +38,28 @@ t.test("startDiscovery passes every option through and reports bad ones all at o
   });
   const body = (await res.json()) as { stunServers: string[] };
   t.same(body.stunServers, ["stun.example.org:3478", "stun2.example.org:3478"]);
-  const error = await startDiscovery({ ttl: 0, args: ["--max-colonies", "x"] }).catch((e: unknown) => e);
+  const error = await startDiscovery({ ttlSeconds: 0, maxColonies: "x" }).catch((e: unknown) => e);
   t.ok(error instanceof ConfigError);
-  t.equal((error as ConfigError).problems.length, 2);
+  t.match((error as ConfigError).problems, [/^ttlSeconds: 0 must be/, /^maxColonies: "x" must be/]);
+});
+
+t.test("startDiscovery rejects when its port is taken, and closes the app it built", async (t) => {
+  const occupant = createServer();
+  await new Promise<void>((resolve) => occupant.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise((resolve) => occupant.close(resolve)));
+  const { port } = occupant.address() as { port: number };
+  // Fastify announces every instance it creates on this channel: hook the one startDiscovery builds.
+  let closed = 0;
+  const onInstance = (message: unknown) => {
+    (message as { fastify: { addHook(name: "onClose", hook: () => Promise<void>): void } }).fastify.addHook("onClose", async () => {
+      closed++;
+    });
+  };
+  subscribe("fastify.initialization", onInstance);
+  t.teardown(() => unsubscribe("fastify.initialization", onInstance));
+  const error = await startDiscovery({ port }).catch((e: unknown) => e);
+  t.equal((error as NodeJS.ErrnoException).code, "EADDRINUSE", "the listen error itself, not another");
+  t.equal(closed, 1, "the app was closed before the rejection");
 });
 
 t.test("--port 0 --ready-file writes {url, port, pid} once listening, atomically", async (t) => {

@@ -1,0 +1,352 @@
+// The option table: every setting of the daemon is one row here. loadConfig
+// (flags and env), startDiscovery() (typed options), `--help` and the README
+// tables (checked by a test) are all derived from it, so adding an option is
+// adding a row.
+import { previousKeys, signingKey } from "./keys.js";
+import {
+  addressRanges,
+  hostPortList,
+  integer,
+  oneOf,
+  onOff,
+  optionalPath,
+  rate,
+  repeatedHostPort,
+  seconds,
+  text,
+  type Parser,
+} from "./parsers.js";
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Where an option is documented: the README has one table per group. */
+export type OptionGroup = "service" | "limits" | "tokens";
+
+/** One row of the table. `T` is the configured value, `I` what startDiscovery() accepts besides text. */
+export interface OptionSpec<T, I> extends Parser<T, I> {
+  /** Long flag without dashes, kebab-case. */
+  readonly flag: string;
+  /** One-letter flag, when there is one. */
+  readonly short?: string;
+  /** Environment variable, when there is one. */
+  readonly env?: string;
+  /** How the env var differs from the flag, for the README (e.g. "milliseconds"). */
+  readonly envNote?: string;
+  /** The flag's argument as help shows it, e.g. `<seconds>`. */
+  readonly arg: string;
+  readonly group: OptionGroup;
+  readonly default: T;
+  /** The default as help and the README say it, when `show(default)` does not read well. */
+  readonly defaultText?: string;
+  /** What it does, one line, without the default (help and the README add it). */
+  readonly help: string;
+  /** The flag may be given several times (each occurrence is one value). */
+  readonly multiple?: boolean;
+}
+
+// Keeps each row's own T and I (a plain object literal would widen them).
+function option<T, I>(spec: OptionSpec<T, I>): OptionSpec<T, I> {
+  return spec;
+}
+
+/**
+ * Every option. The key is the name in `Config` and in startDiscovery()'s
+ * options; where a value has a unit, the key names it (`ttlSeconds`,
+ * `headersTimeoutMs`) and typed values are in that unit.
+ */
+export const OPTIONS = {
+  port: option({
+    flag: "port",
+    short: "p",
+    env: "PORT",
+    arg: "<n>",
+    group: "service",
+    default: 8080,
+    help: "TCP port; 0 picks a free one",
+    ...integer(0, 65535),
+  }),
+  host: option({
+    flag: "host",
+    env: "HOST",
+    arg: "<addr>",
+    group: "service",
+    default: "::",
+    help: "listen address (`::` is dual-stack; falls back to 0.0.0.0 without IPv6)",
+    ...text("::"),
+  }),
+  readyFile: option({
+    flag: "ready-file",
+    env: "READY_FILE",
+    arg: "<path>",
+    group: "service",
+    default: undefined,
+    defaultText: "none",
+    help: 'once listening, write {"url","port","pid"} here atomically (CI with --port 0)',
+    ...optionalPath(),
+  }),
+  ttlSeconds: option({
+    flag: "ttl",
+    env: "DEFAULT_TTL_SECONDS",
+    arg: "<seconds>",
+    group: "service",
+    default: 300,
+    help: "lease length of every registration",
+    ...integer(1, 31_536_000),
+  }),
+  cleanupIntervalMs: option({
+    flag: "cleanup-interval",
+    env: "CLEANUP_INTERVAL_MS",
+    envNote: "milliseconds",
+    arg: "<seconds>",
+    group: "service",
+    default: 60_000,
+    help: "how often expired leases are freed (reads never return expired entries anyway)",
+    ...seconds(1, 86_400, { unit: "ms", minMs: 100 }),
+  }),
+  logLevel: option({
+    flag: "log-level",
+    env: "LOG_LEVEL",
+    arg: "<level>",
+    group: "service",
+    default: "info" as LogLevel,
+    help: LOG_LEVELS.map((l) => `\`${l}\``).join(", "),
+    ...oneOf(LOG_LEVELS),
+  }),
+  stunServers: option({
+    flag: "stun-servers",
+    env: "CORAL_STUN_SERVERS",
+    arg: "<a,b>",
+    group: "service",
+    default: ["stun.cloudflare.com:3478"] as readonly string[],
+    help: "`host:port` list handed to registering clients; empty for none",
+    ...hostPortList(),
+  }),
+  trustProxy: option({
+    flag: "trust-proxy",
+    env: "TRUST_PROXY",
+    arg: "<spec>",
+    group: "service",
+    default: [] as readonly string[],
+    help: "`none`, `loopback`, or `CIDR[,CIDR...]`: peers whose `X-Forwarded-For` / `X-Real-IP` are believed",
+    ...addressRanges(),
+  }),
+  relays: option({
+    flag: "relay",
+    arg: "<host:port>",
+    group: "service",
+    default: [] as readonly string[],
+    help: "a relay offered to clients; repeatable. Without one, RequestRelay/ReleaseRelay answer `unimplemented`",
+    multiple: true,
+    ...repeatedHostPort(),
+  }),
+  relaySessionTtlSeconds: option({
+    flag: "relay-session-ttl",
+    env: "RELAY_SESSION_TTL_SECONDS",
+    arg: "<seconds>",
+    group: "service",
+    default: 1800,
+    help: "lifetime of a relay session",
+    ...integer(60, 86_400),
+  }),
+  pubkeyCheck: option({
+    flag: "pubkey-check",
+    env: "PUBKEY_CHECK",
+    arg: "<on|off>",
+    group: "service",
+    default: true,
+    help: "`on`: pubkeys must be WireGuard keys (base64 of 32 bytes); `off`: any non-empty key up to 256 characters, for test rigs with placeholder keys",
+    ...onOff(),
+  }),
+  maxColonies: option({
+    flag: "max-colonies",
+    env: "MAX_COLONIES",
+    arg: "<n>",
+    group: "limits",
+    default: 100_000,
+    help: "colonies held at most; new ones beyond get `resource_exhausted`, renewals never do",
+    ...integer(1, 100_000_000),
+  }),
+  maxAgentsPerMesh: option({
+    flag: "max-agents-per-mesh",
+    env: "MAX_AGENTS_PER_MESH",
+    arg: "<n>",
+    group: "limits",
+    default: 10_000,
+    help: "agents in one mesh",
+    ...integer(1, 100_000_000),
+  }),
+  maxAgents: option({
+    flag: "max-agents",
+    env: "MAX_AGENTS",
+    arg: "<n>",
+    group: "limits",
+    default: 100_000,
+    help: "agents in all",
+    ...integer(1, 100_000_000),
+  }),
+  maxRelaySessions: option({
+    flag: "max-relay-sessions",
+    env: "MAX_RELAY_SESSIONS",
+    arg: "<n>",
+    group: "limits",
+    default: 10_000,
+    help: "open relay sessions",
+    ...integer(1, 100_000_000),
+  }),
+  maxBodyBytes: option({
+    flag: "max-body-bytes",
+    env: "MAX_BODY_BYTES",
+    arg: "<n>",
+    group: "limits",
+    default: 65_536,
+    help: "largest request message; larger ones get `resource_exhausted`",
+    ...integer(1024, 16 * 1024 * 1024),
+  }),
+  maxHeaderBytes: option({
+    flag: "max-header-bytes",
+    env: "MAX_HEADER_BYTES",
+    arg: "<n>",
+    group: "limits",
+    default: 16_384,
+    help: "request headers (HTTP/1.1) and header list (HTTP/2)",
+    ...integer(1024, 1024 * 1024),
+  }),
+  maxConnections: option({
+    flag: "max-connections",
+    env: "MAX_CONNECTIONS",
+    arg: "<n>",
+    group: "limits",
+    default: 10_000,
+    help: "open TCP connections; `0` for no limit",
+    ...integer(0, 1_000_000),
+  }),
+  maxConnectionsPerIp: option({
+    flag: "max-connections-per-ip",
+    env: "MAX_CONNECTIONS_PER_IP",
+    arg: "<n>",
+    group: "limits",
+    default: 256,
+    help: "open TCP connections from one address (IPv6: a /64; `--trust-proxy` peers exempt); `0` for no limit",
+    ...integer(0, 1_000_000),
+  }),
+  headersTimeoutMs: option({
+    flag: "headers-timeout",
+    env: "HEADERS_TIMEOUT_SECONDS",
+    arg: "<seconds>",
+    group: "limits",
+    default: 10_000,
+    help: "time to send request headers, and for a new connection to send its first bytes",
+    ...seconds(1, 3600),
+  }),
+  requestTimeoutMs: option({
+    flag: "request-timeout",
+    env: "REQUEST_TIMEOUT_SECONDS",
+    arg: "<seconds>",
+    group: "limits",
+    default: 30_000,
+    help: "time to send a whole request (HTTP/1.1; an HTTP/2 stream is cancelled)",
+    ...seconds(1, 3600),
+  }),
+  idleTimeoutMs: option({
+    flag: "idle-timeout",
+    env: "IDLE_TIMEOUT_SECONDS",
+    arg: "<seconds>",
+    group: "limits",
+    default: 72_000,
+    help: "idle keep-alive connections and HTTP/2 sessions are closed",
+    ...seconds(1, 3600),
+  }),
+  http2MaxStreams: option({
+    flag: "http2-max-streams",
+    env: "HTTP2_MAX_STREAMS",
+    arg: "<n>",
+    group: "limits",
+    default: 100,
+    help: "concurrent HTTP/2 streams per connection",
+    ...integer(1, 10_000),
+  }),
+  rateLimit: option({
+    flag: "rate-limit",
+    env: "RATE_LIMIT",
+    arg: "<on|off>",
+    group: "limits",
+    default: true,
+    help: "per-address rate limits; `off` for trusted networks and benchmarks",
+    ...onOff(),
+  }),
+  rateRegister: option({
+    flag: "rate-register",
+    env: "RATE_LIMIT_REGISTER",
+    arg: "<rate[:burst]>",
+    group: "limits",
+    default: { perSecond: 20, burst: 40 },
+    help: "registrations (colony, agent, relay) per second per address",
+    ...rate(),
+  }),
+  rateLookup: option({
+    flag: "rate-lookup",
+    env: "RATE_LIMIT_LOOKUP",
+    arg: "<rate[:burst]>",
+    group: "limits",
+    default: { perSecond: 200, burst: 400 },
+    help: "lookups and Health per second per address",
+    ...rate(),
+  }),
+  rateToken: option({
+    flag: "rate-token",
+    env: "RATE_LIMIT_TOKEN",
+    arg: "<rate[:burst]>",
+    group: "limits",
+    default: { perSecond: 5, burst: 10 },
+    help: "bootstrap tokens per second per address",
+    ...rate(),
+  }),
+  tokenTtlSeconds: option({
+    flag: "token-ttl",
+    env: "TOKEN_TTL_SECONDS",
+    arg: "<seconds>",
+    group: "tokens",
+    default: 60,
+    help: "lifetime of bootstrap tokens",
+    ...integer(1, 3600),
+  }),
+  signingKey: option({
+    flag: "signing-key-file",
+    env: "DISCOVERY_SIGNING_KEY",
+    envNote: "the JSON itself",
+    arg: "<path>",
+    group: "tokens",
+    default: undefined,
+    help: 'Ed25519 key that signs bootstrap tokens, `{"id","privateKey"}` (see `coral-discovery keygen`)',
+    ...signingKey(),
+  }),
+  previousKeys: option({
+    flag: "previous-keys-file",
+    env: "DISCOVERY_PREVIOUS_KEYS",
+    envNote: "the JSON itself",
+    arg: "<path>",
+    group: "tokens",
+    default: [],
+    help: "earlier keys (a JSON array), published in the JWKS, never used to sign",
+    ...previousKeys(),
+  }),
+};
+
+export type Options = typeof OPTIONS;
+export type OptionKey = keyof Options;
+
+// `any` where the other parameter sits: I is contravariant (a parameter of fromValue).
+type ValueOf<S> = S extends OptionSpec<infer T, any> ? T : never;
+type InputOf<S> = S extends OptionSpec<any, infer I> ? I : never;
+
+/** Everything the daemon is configured with: one field per option (see OPTIONS for units and defaults). Frozen. */
+export type Config = { readonly [K in OptionKey]: ValueOf<Options[K]> };
+
+/** Typed settings, as startDiscovery() takes them: any option by its key, in the key's unit, or as the flag's text. */
+export type ConfigInput = { [K in OptionKey]?: InputOf<Options[K]> | string };
+
+/** The rows in table order (help and README order). */
+export function optionRows(): [OptionKey, OptionSpec<unknown, unknown>][] {
+  return Object.entries(OPTIONS) as [OptionKey, OptionSpec<unknown, unknown>][];
+}
