@@ -73,23 +73,3 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     },
   };
 }
-
-/**
- * The key a client address is limited under: IPv4 as is, IPv6 by its /64
- * (one subscriber usually holds a whole /64, so per-address limits would be
- * trivial to dodge).
- */
-export function rateLimitKey(ip: string | undefined): string {
-  if (ip === undefined) return "unknown";
-  if (!ip.includes(":")) return ip;
-  const [head = "", tail] = ip.split("::", 2);
-  const headParts = head === "" ? [] : head.split(":");
-  if (tail === undefined) return `${headParts.slice(0, 4).join(":")}::/64`;
-  const tailParts = tail === "" ? [] : tail.split(":");
-  const zeros = Math.max(0, 8 - headParts.length - tailParts.length);
-  const full = [...headParts, ...Array<string>(zeros).fill("0"), ...tailParts];
-  return `${full
-    .slice(0, 4)
-    .map((part) => part.replace(/^0+(?=.)/, ""))
-    .join(":")}::/64`;
-}

@@ -114,3 +114,43 @@ export function clientIp(
 function first(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
+
+/**
+ * The key a client address is counted under (rate limits, connection caps):
+ * IPv4 as is, IPv6 by its network prefix (default a /64, since one subscriber
+ * usually holds a whole /64 and per-address limits would be trivial to dodge).
+ * `ip` must be normalized (see normalizeIp); undefined is "unknown".
+ */
+export function addressKey(ip: string | undefined, ipv6PrefixBits = 64): string {
+  if (ip === undefined) return "unknown";
+  if (!ip.includes(":")) return ip;
+  const hextets = expandIpv6(ip);
+  if (hextets === undefined) return ip;
+  const kept: string[] = [];
+  for (let i = 0; i * 16 < ipv6PrefixBits; i++) {
+    const bits = Math.min(16, ipv6PrefixBits - i * 16);
+    const mask = (0xffff << (16 - bits)) & 0xffff;
+    kept.push(((hextets[i] as number) & mask).toString(16));
+  }
+  return `${kept.join(":")}::/${ipv6PrefixBits}`;
+}
+
+/** The eight 16-bit groups of an IPv6 address (an embedded IPv4 tail included); undefined when malformed. */
+function expandIpv6(ip: string): number[] | undefined {
+  let text = ip;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4 !== null) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = "", tail, extra] = text.split("::");
+  if (extra !== undefined) return undefined;
+  const headParts = head === "" ? [] : head.split(":");
+  const tailParts = tail === undefined || tail === "" ? [] : tail.split(":");
+  const zeros = tail === undefined ? 0 : 8 - headParts.length - tailParts.length;
+  if (zeros < 0) return undefined;
+  const parts = [...headParts, ...Array<string>(zeros).fill("0"), ...tailParts];
+  if (parts.length !== 8) return undefined;
+  const groups = parts.map((part) => Number.parseInt(part, 16));
+  return groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+}

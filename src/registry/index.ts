@@ -1,4 +1,4 @@
-export { DEFAULT_REGISTRY_LIMITS, createRegistry } from "./registry.js";
+export { createRegistry } from "./registry.js";
 export type {
   AgentLease,
   ColonyLease,

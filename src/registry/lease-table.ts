@@ -22,7 +22,11 @@ export interface LeaseTable<T extends Lease> {
   delete(key: string): boolean;
   /** Removes leases expired at `nowMs`, at most `limit` (default all), and returns them. */
   sweep(nowMs: number, limit?: number): T[];
-  /** How many leases are active at `nowMs`; costs what has expired and is not yet swept, not what is active. */
+  /**
+   * How many leases are active at `nowMs`; costs what has expired and is not
+   * yet swept, not what is active. Exact while the clock moves forward (see
+   * ExpiryIndex for what a clock going back does).
+   */
   activeCount(nowMs: number): number;
   /** Leases stored, expired ones not yet swept included. */
   readonly size: number;

@@ -4,32 +4,25 @@ import { createLeaseTable } from "./lease-table.js";
 export interface RegistryOptions {
   /** Lease length of colonies and agents, in milliseconds (the server-wide `--ttl`). */
   readonly ttlMs: number;
-  /** Lease length of relay sessions, in milliseconds. Default 30 minutes. */
-  readonly relaySessionTtlMs?: number;
+  /** Lease length of relay sessions, in milliseconds (`--relay-session-ttl`). */
+  readonly relaySessionTtlMs: number;
   /** The clock, in Unix milliseconds. Injected: the registry never reads time itself. */
   readonly now: () => number;
   /** Capacity: new entries beyond these are refused; renewals always succeed. */
-  readonly limits?: Partial<RegistryLimits>;
+  readonly limits: RegistryLimits;
 }
 
 /** How many entries the registry holds at most. */
 export interface RegistryLimits {
-  /** Colonies in all (`--max-colonies`). Default 100,000. */
+  /** Colonies in all (`--max-colonies`). */
   readonly colonies: number;
-  /** Agents in one mesh (`--max-agents-per-mesh`). Default 10,000. */
+  /** Agents in one mesh (`--max-agents-per-mesh`). */
   readonly agentsPerMesh: number;
-  /** Agents in all (`--max-agents`). Default 100,000. */
+  /** Agents in all (`--max-agents`). */
   readonly agents: number;
-  /** Open relay sessions (`--max-relay-sessions`). Default 10,000. */
+  /** Open relay sessions (`--max-relay-sessions`). */
   readonly relaySessions: number;
 }
-
-export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = {
-  colonies: 100_000,
-  agentsPerMesh: 10_000,
-  agents: 100_000,
-  relaySessions: 10_000,
-};
 
 /** A colony's stored registration: what it sent (`data`) plus the lease. */
 export interface ColonyLease<D> {
@@ -95,21 +88,24 @@ export interface Registry<C, A, R> {
   /**
    * Frees expired entries and returns them; cost proportional to what expired.
    * `budget` caps the removals per kind of entry, so a caller can spread a
-   * large backlog over several event-loop turns. Default: no cap.
+   * large backlog over several event-loop turns (`complete` is false when a
+   * kind used its whole budget, even if nothing is left: one more call says).
+   * Default: no cap.
    */
   sweep(nowMs?: number, budget?: number): SweepResult<C, A, R>;
-  /** Active entries of each kind. */
+  /**
+   * Active entries of each kind: exact while the clock moves forward; after it
+   * went back, entries expiring within one second may still be counted.
+   */
   counts(): RegistryCounts;
 }
 
-const DEFAULT_RELAY_SESSION_TTL_MS = 30 * 60_000;
 /** Expired entries a registration at capacity may free to make room (~2 µs each). */
 const CAPACITY_SWEEP_BUDGET = 1_000;
 
 export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A, R> {
-  const { ttlMs, now } = options;
-  const relayTtlMs = options.relaySessionTtlMs ?? DEFAULT_RELAY_SESSION_TTL_MS;
-  const limits = { ...DEFAULT_REGISTRY_LIMITS, ...options.limits };
+  const { ttlMs, now, limits } = options;
+  const relayTtlMs = options.relaySessionTtlMs;
   const colonies = createLeaseTable<ColonyLease<C>>();
   const agents = createLeaseTable<AgentLease<A>>();
   const relays = createLeaseTable<RelaySession<R>>();
@@ -152,7 +148,8 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
           () => `the registry is full: it holds ${limits.colonies} colonies (--max-colonies); registered colonies can still renew`,
         );
       }
-      const lease: ColonyLease<C> = { meshId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs };
+      // Frozen: the expiry index files leases by expiresAtMs, which must never change behind its back.
+      const lease: ColonyLease<C> = Object.freeze({ meshId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs });
       colonies.set(meshId, lease);
       return lease;
     },
@@ -178,14 +175,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
         );
         if (isNew()) agentsPerMesh.set(meshId, (agentsPerMesh.get(meshId) ?? 0) + 1);
       }
-      const lease: AgentLease<A> = {
-        meshId,
-        agentId,
-        pubkey,
-        data,
-        lastSeenMs: nowMs,
-        expiresAtMs: nowMs + ttlMs,
-      };
+      const lease: AgentLease<A> = Object.freeze({ meshId, agentId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs });
       agents.set(key, lease);
       return lease;
     },
@@ -199,7 +189,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
         () => relays.sweep(nowMs, CAPACITY_SWEEP_BUDGET),
         () => `all ${limits.relaySessions} relay sessions are in use (--max-relay-sessions); release unused sessions or retry later`,
       );
-      const session: RelaySession<R> = { sessionId, meshId, data, expiresAtMs: nowMs + relayTtlMs };
+      const session: RelaySession<R> = Object.freeze({ sessionId, meshId, data, expiresAtMs: nowMs + relayTtlMs });
       relays.set(sessionId, session);
       return session;
     },

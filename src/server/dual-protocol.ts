@@ -5,49 +5,47 @@
 // with SETTINGS + GOAWAY. So a plain TCP server accepts every socket, reads the
 // first bytes, and hands the socket to a non-listening http.Server or
 // http2.Server. A client speaking h2 with prior knowledge must open with the
-// fixed 24-byte preface; anything else is HTTP/1.1 (stack-notes §3b).
+// fixed 24-byte preface; anything else is HTTP/1.1.
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { FastifyServerFactory } from "fastify";
-import { rateLimitKey as addressKey } from "../limits/rate-limiter.js";
-import { normalizeIp } from "../net/address.js";
+import { addressKey, normalizeIp } from "../net/address.js";
 
-/** Tuning for {@link createDualProtocolServerFactory}. Every field is optional. */
+/** Tuning for {@link createDualProtocolServerFactory}; the daemon takes every value from its configuration. */
 export interface DualProtocolOptions {
   /**
    * Milliseconds a new socket may take to send enough bytes to tell HTTP/1.1
    * from h2c (1 byte for HTTP/1.1, 24 for h2c) before it is destroyed. The
    * deadline counts from accept, so trickling bytes does not extend it.
-   * 0 disables it. Default 10_000.
+   * 0 disables it.
    */
-  sniffTimeoutMs?: number;
+  readonly sniffTimeoutMs: number;
   /**
    * HTTP/1.1: milliseconds an idle keep-alive socket stays open, as advertised
    * in `Keep-Alive: timeout=`. Node closes the socket 1 s later than this on
-   * purpose (clients close first, avoiding ECONNRESET races). Default 72_000
-   * (Fastify's default).
+   * purpose (clients close first, avoiding ECONNRESET races).
    */
-  keepAliveTimeoutMs?: number;
-  /** HTTP/1.1: milliseconds allowed to receive the request headers. 0 disables. Default 30_000. */
-  headersTimeoutMs?: number;
-  /** HTTP/1.1: milliseconds allowed to receive the whole request. 0 disables. Default 60_000. */
-  requestTimeoutMs?: number;
-  /** HTTP/1.1: maximum size of the request headers, in bytes. Default 16_384. */
-  maxHeaderSize?: number;
-  /** HTTP/2: milliseconds without activity after which a session is closed gracefully (GOAWAY). 0 disables. Default 72_000. */
-  http2SessionIdleTimeoutMs?: number;
-  /** HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients, per session. Default 100. */
-  http2MaxConcurrentStreams?: number;
-  /** HTTP/2: SETTINGS_MAX_HEADER_LIST_SIZE advertised to clients, in bytes. Default 16_384. */
-  http2MaxHeaderListSize?: number;
-  /** Maximum open TCP connections over both protocols; extra sockets are destroyed at once. 0 = unlimited. Default 0. */
-  maxConnections?: number;
+  readonly keepAliveTimeoutMs: number;
+  /** HTTP/1.1: milliseconds allowed to receive the request headers. 0 disables. */
+  readonly headersTimeoutMs: number;
+  /** HTTP/1.1: milliseconds allowed to receive the whole request. 0 disables. */
+  readonly requestTimeoutMs: number;
+  /** HTTP/1.1: maximum size of the request headers, in bytes. */
+  readonly maxHeaderSize: number;
+  /** HTTP/2: milliseconds without activity after which a session is closed gracefully (GOAWAY). 0 disables. */
+  readonly http2SessionIdleTimeoutMs: number;
+  /** HTTP/2: SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients, per session. */
+  readonly http2MaxConcurrentStreams: number;
+  /** HTTP/2: SETTINGS_MAX_HEADER_LIST_SIZE advertised to clients, in bytes. */
+  readonly http2MaxHeaderListSize: number;
+  /** Maximum open TCP connections over both protocols; extra sockets are destroyed at once. 0 = unlimited. */
+  readonly maxConnections: number;
   /**
    * Maximum open TCP connections from one client address (IPv6: one /64), so
-   * one host cannot take every slot of `maxConnections`. 0 = unlimited. Default 0.
+   * one host cannot take every slot of `maxConnections`. 0 = unlimited.
    */
-  maxConnectionsPerAddress?: number;
+  readonly maxConnectionsPerAddress: number;
 }
 
 /** Options that are not numbers. */
@@ -66,18 +64,18 @@ export type DualProtocolServer = net.Server & {
   closeHttp2Sessions(): void;
 };
 
-const DEFAULTS: Required<DualProtocolOptions> = {
-  sniffTimeoutMs: 10_000,
-  keepAliveTimeoutMs: 72_000,
-  headersTimeoutMs: 30_000,
-  requestTimeoutMs: 60_000,
-  maxHeaderSize: 16_384,
-  http2SessionIdleTimeoutMs: 72_000,
-  http2MaxConcurrentStreams: 100,
-  http2MaxHeaderListSize: 16_384,
-  maxConnections: 0,
-  maxConnectionsPerAddress: 0,
-};
+const OPTION_NAMES = [
+  "sniffTimeoutMs",
+  "keepAliveTimeoutMs",
+  "headersTimeoutMs",
+  "requestTimeoutMs",
+  "maxHeaderSize",
+  "http2SessionIdleTimeoutMs",
+  "http2MaxConcurrentStreams",
+  "http2MaxHeaderListSize",
+  "maxConnections",
+  "maxConnectionsPerAddress",
+] as const satisfies readonly (keyof DualProtocolOptions)[];
 
 /** How long an idle HTTP/2 session may take to close gracefully before it is destroyed. */
 const IDLE_CLOSE_GRACE_MS = 2_000;
@@ -92,7 +90,7 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
  * Throws a RangeError listing every invalid option.
  */
 export function createDualProtocolServerFactory(
-  options: DualProtocolOptions = {},
+  options: DualProtocolOptions,
   hooks: DualProtocolHooks = {},
 ): FastifyServerFactory<http.Server> {
   const resolved = resolveOptions(options);
@@ -105,7 +103,7 @@ export function createDualProtocolServerFactory(
 
 function createDualProtocolServer(
   handler: http.RequestListener,
-  o: Required<DualProtocolOptions>,
+  o: DualProtocolOptions,
   hooks: DualProtocolHooks,
 ): DualProtocolServer {
   const h1 = http.createServer(
@@ -137,6 +135,9 @@ function createDualProtocolServer(
   // client has finished sending by then.
   if (o.requestTimeoutMs > 0) {
     h2.on("stream", (stream) => {
+      // A request without a body (GET) was complete with its headers: nothing to wait for.
+      // (Its readable side never emits 'end' when nobody reads it.)
+      if (stream.endAfterHeaders) return;
       const deadline = setTimeout(() => {
         if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
       }, o.requestTimeoutMs);
@@ -276,7 +277,7 @@ function createDualProtocolServer(
   });
 }
 
-function checkingIntervalMs(o: Required<DualProtocolOptions>): number {
+function checkingIntervalMs(o: DualProtocolOptions): number {
   const enabled = [o.headersTimeoutMs, o.requestTimeoutMs].filter((ms) => ms > 0);
   if (enabled.length === 0) return 30_000; // Node's default; nothing to enforce
   return Math.min(30_000, Math.max(10, Math.floor(Math.min(...enabled) / 2)));
@@ -289,16 +290,13 @@ function classify(received: Buffer): "h1" | "h2" | undefined {
   return received.length >= PREFACE.length ? "h2" : undefined;
 }
 
-function resolveOptions(options: DualProtocolOptions): Required<DualProtocolOptions> {
-  const resolved = { ...DEFAULTS };
+function resolveOptions(options: DualProtocolOptions): DualProtocolOptions {
+  const resolved = { ...options };
   const problems: string[] = [];
-  for (const key of Object.keys(DEFAULTS) as (keyof DualProtocolOptions)[]) {
+  for (const key of OPTION_NAMES) {
     const value = options[key];
-    if (value === undefined) continue;
     if (!Number.isSafeInteger(value) || value < 0) {
       problems.push(`${key} must be a non-negative integer, got ${String(value)}`);
-    } else {
-      resolved[key] = value;
     }
   }
   for (const key of ["maxHeaderSize", "http2MaxHeaderListSize", "http2MaxConcurrentStreams"] as const) {

@@ -10,11 +10,11 @@ import {
   type PublicEndpointInfoSchema,
   type RelayOptionSchema,
 } from "../../gen/coral/discovery/v1/discovery_pb.js";
-import type { RelayConfig } from "../config.js";
 import { isPublicIp } from "../net/address.js";
+import { parseHostPort } from "../net/host-port.js";
 import type { Registry } from "../registry/index.js";
 import type { TokenSigner } from "../tokens/index.js";
-import { toConnectError } from "./errors.js";
+import { connectErrorFromRegistry } from "./errors.js";
 import * as check from "./validate.js";
 
 /** An Endpoint as stored: a copy of the client's, or one the service built. */
@@ -38,6 +38,23 @@ export interface AgentData {
   readonly endpoints: string[];
   readonly metadata: Record<string, string>;
   readonly observedEndpoint: EndpointInit | undefined;
+}
+
+/** A relay offered to clients (`--relay host:port`). */
+export interface RelayConfig {
+  /** Stable id reported as `relay_id`: the `host:port` text. */
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Relays from their `host:port` texts (validated by the configuration); throws on one that is not. */
+export function parseRelays(texts: readonly string[]): RelayConfig[] {
+  return texts.map((text) => {
+    const parsed = parseHostPort(text);
+    if (parsed === undefined) throw new RangeError(`relay ${JSON.stringify(text)} is not host:port`);
+    return { id: text, host: parsed.host, port: parsed.port };
+  });
 }
 
 /** A relay session's allocation. */
@@ -273,7 +290,7 @@ function mapRegistryErrors(handlers: DiscoveryHandlers): DiscoveryHandlers {
       try {
         return handler(req, ip);
       } catch (error) {
-        return toConnectError(error);
+        throw connectErrorFromRegistry(error);
       }
     };
   }

@@ -8,10 +8,14 @@ const CODES: Record<RegistryErrorCode, Code> = {
   capacity_exceeded: Code.ResourceExhausted,
 };
 
-/** Maps the registry's domain errors to Connect errors (keeping the cause); anything else is rethrown. */
-export function toConnectError(error: unknown): never {
+/**
+ * The Connect error answering a registry domain error (keeping it as the
+ * cause); anything else is returned unchanged. The one place registry
+ * refusals get their codes.
+ */
+export function connectErrorFromRegistry(error: unknown): unknown {
   if (error instanceof RegistryError) {
-    throw new ConnectError(error.message, CODES[error.code], undefined, undefined, error);
+    return new ConnectError(error.message, CODES[error.code], undefined, undefined, error);
   }
-  throw error;
+  return error;
 }

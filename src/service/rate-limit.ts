@@ -1,23 +1,18 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
-import { createRateLimiter, rateLimitKey, type Rate, type RateLimiter } from "../limits/rate-limiter.js";
+import { createRateLimiter, type Rate, type RateLimiter } from "../limits/rate-limiter.js";
+import { addressKey } from "../net/address.js";
 import { clientIpKey } from "./context.js";
 
-/** Budgets per client address for each kind of call. */
+/** Budgets per client address for each kind of call (`--rate-register`, `--rate-lookup`, `--rate-token`). */
 export interface RateLimits {
-  /** RegisterColony, RegisterAgent, RequestRelay, ReleaseRelay and the rendezvous writes. Default 20/s, burst 40. */
+  /** RegisterColony, RegisterAgent, RequestRelay, ReleaseRelay and the rendezvous writes. */
   readonly register: Rate;
-  /** LookupColony, LookupAgent, Health, PollBootstrapRendezvous. Default 200/s, burst 400. */
+  /** LookupColony, LookupAgent, Health, PollBootstrapRendezvous. */
   readonly lookup: Rate;
-  /** CreateBootstrapToken. Default 5/s, burst 10. */
+  /** CreateBootstrapToken. */
   readonly token: Rate;
 }
-
-export const DEFAULT_RATE_LIMITS: RateLimits = {
-  register: { perSecond: 20, burst: 40 },
-  lookup: { perSecond: 200, burst: 400 },
-  token: { perSecond: 5, burst: 10 },
-};
 
 type Kind = keyof RateLimits;
 
@@ -60,7 +55,7 @@ export function createRateLimit(limits: RateLimits, now: () => number): RateLimi
   const check = (method: string, clientIp: string | undefined): ConnectError | undefined => {
     const kind = KIND.get(method);
     if (kind === undefined) return undefined;
-    const waitMs = limiters[kind].take(rateLimitKey(clientIp), now());
+    const waitMs = limiters[kind].take(addressKey(clientIp), now());
     if (waitMs === 0) return undefined;
     const rate = limits[kind];
     const retrySeconds = Math.max(1, Math.ceil(waitMs / 1000));

@@ -10,8 +10,8 @@ export const TOKEN_AUDIENCE: readonly string[] = ["coral-colony"];
 export interface TokenSignerOptions {
   /** The key to sign with; its `kid` goes into every header. */
   key: SigningKey;
-  /** Token lifetime in whole seconds: `exp = iat + ttlSeconds`. Default 60 (the wire contract). */
-  ttlSeconds?: number;
+  /** Token lifetime in whole seconds: `exp = iat + ttlSeconds` (`--token-ttl`; the wire contract says 60). */
+  ttlSeconds: number;
   /** Current time in milliseconds since the Unix epoch (e.g. `Date.now`). `iat` is its floor in seconds. */
   now: () => number;
   /** A fresh random UUID v4 per call (e.g. node:crypto `randomUUID`), used as `jti`. */
@@ -43,7 +43,7 @@ export interface TokenSigner {
 /** Creates an EdDSA (Ed25519) JWT signer for bootstrap tokens. */
 export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
   const { key, now, randomUUID } = options;
-  const ttlSeconds = options.ttlSeconds ?? 60;
+  const ttlSeconds = options.ttlSeconds;
   if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0) {
     throw new RangeError(`ttlSeconds must be a positive whole number of seconds, got ${ttlSeconds}`);
   }

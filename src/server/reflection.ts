@@ -4,11 +4,11 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import {
   file_grpc_reflection_v1_reflection,
   ServerReflection as ServerReflectionV1,
-} from "../gen/grpc/reflection/v1/reflection_pb.js";
+} from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import {
   file_grpc_reflection_v1alpha_reflection,
   ServerReflection as ServerReflectionV1alpha,
-} from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+} from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 
 /**
  * Registers gRPC server reflection on `router`, as both
