@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The process entry: the only place that reads argv and env, listens and
-// traps signals. Everything else is built by buildApp.
-import { buildApp } from "./app.js";
-import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from "./cli/client-commands.js";
-import { ConfigError, helpText, loadConfig, type Config } from "./config.js";
-import { listen, writeReadyFile } from "./listen.js";
+// traps signals. Everything else is built by buildApp. The server and the
+// client are imported only when needed, so --version, --help and keygen
+// start fast.
+import { CLIENT_COMMANDS, CLIENT_USAGE } from "./cli/client-usage.js";
+import { serveUsage } from "./cli/serve-usage.js";
+import { ConfigError, loadConfig, type Config } from "./config/index.js";
 import { formatSigningKey, generateSigningKey } from "./tokens/index.js";
 import { VERSION } from "./version.js";
 
@@ -17,6 +18,7 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${CLIENT_USAGE}\n`);
       return;
     }
+    const { runClientCommand } = await import("./cli/client-commands.js");
     const interrupted = new AbortController();
     const stop = () => interrupted.abort();
     process.once("SIGINT", stop);
@@ -33,7 +35,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (argv[0] === "serve") argv = argv.slice(1);
   if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`${helpText()}\n\n${CLIENT_USAGE}\n`);
+    process.stdout.write(`${serveUsage()}\n\n${CLIENT_USAGE}\n`);
     return;
   }
   if (argv.includes("--version") || argv.includes("-v")) {
@@ -56,6 +58,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
+  const [{ buildApp }, { listen, writeReadyFile }] = await Promise.all([import("./app.js"), import("./listen.js")]);
   const signingKey = config.signingKey ?? generateSigningKey();
   const app = await buildApp({ config, signingKey });
   // Fastify logs "Server listening at ..." during listen(); the RFD 001 banner

@@ -14,21 +14,23 @@ import {
   type Endpoint,
 } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { createDiscoveryClient, type DiscoveryClient } from "../client/index.js";
+import { MAX_TIMER_MS } from "../client/validate.js";
+import { realTimers, sleep, type Timers } from "../timers.js";
 import { parseDuration } from "./duration.js";
+import { DEFAULT_URL, CLIENT_USAGE } from "./client-usage.js";
 import { EXIT, describe, exitCodeFor } from "./exit-codes.js";
 
-export const CLIENT_COMMANDS: ReadonlySet<string> = new Set(["lookup", "register", "agent", "token", "health", "wait"]);
-
-export const DEFAULT_URL = "http://127.0.0.1:8080";
-
-/** What a command may touch: output, environment, a stop signal (SIGINT/SIGTERM), the clock. */
+/** What a command may touch: output, environment, a stop signal (SIGINT/SIGTERM), the clock and timers. */
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Aborted when the user interrupts; `register` stops its heartbeat then. */
   readonly signal: AbortSignal;
+  /** Unix ms. Default Date.now. */
   readonly now?: () => number;
+  /** Waits between attempts (`wait`) and heartbeats (`register`). Default Node's timers. */
+  readonly timers?: Timers;
 }
 
 class UsageError extends Error {}
@@ -38,19 +40,6 @@ const COMMON = {
   json: { type: "boolean" },
   timeout: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
-
-export const CLIENT_USAGE = `Client commands (talk to a running service):
-  coral-discovery lookup <mesh-id>
-  coral-discovery register --mesh-id <id> --pubkey <key> --endpoint <host:port> [--endpoint ...]
-                           [--metadata k=v ...] [--interval 60s] [--once]
-  coral-discovery agent lookup <agent-id> --mesh-id <id>
-  coral-discovery token --agent-id <id> --colony-id <id> [--reef-id <id>] [--intent <text>]
-  coral-discovery health
-  coral-discovery wait [--timeout 30s] [--ready-file <path>]   prints the URL once healthy
-
-Common options: --url <url> (default ${DEFAULT_URL}, env CORAL_DISCOVERY_URL), --json (machine-readable output),
---timeout <duration> (per request, default 10s; for wait: how long to wait, default 30s).
-Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 unreachable, 5 refused by the service.`;
 
 /** Runs one client command; resolves with the process exit code. Never throws for expected failures. */
 export async function runClientCommand(argv: readonly string[], io: CliIo): Promise<number> {
@@ -107,10 +96,11 @@ function parse<O extends NonNullable<ParseArgsConfig["options"]>>(argv: readonly
   if (values.timeout !== undefined) {
     timeoutMs = parseDuration(values.timeout as string);
     if (timeoutMs === undefined || timeoutMs <= 0) throw new UsageError(`--timeout ${JSON.stringify(values.timeout)} is not a duration such as 500ms, 10s or 2m`);
+    if (timeoutMs > MAX_TIMER_MS) throw new UsageError(`--timeout ${JSON.stringify(values.timeout)} is too long: at most 24 days (${MAX_TIMER_MS} ms)`);
   }
   let client: DiscoveryClient;
   try {
-    client = createDiscoveryClient({ baseUrl: url, timeoutMs: timeoutMs ?? 10_000 });
+    client = createDiscoveryClient({ baseUrl: url, timeoutMs: timeoutMs ?? 10_000, now: io.now, timers: io.timers });
   } catch (error) {
     throw new UsageError(`--url: ${(error as Error).message}`);
   }
@@ -215,7 +205,7 @@ async function wait(argv: readonly string[], io: CliIo): Promise<number> {
         const ready = await readReadyFile(readyFile);
         if (ready !== undefined) {
           url = ready;
-          client = createDiscoveryClient({ baseUrl: url });
+          client = createDiscoveryClient({ baseUrl: url, now: io.now, timers: io.timers });
         }
       }
       if (readyFile === undefined || client !== common.client) {
@@ -231,7 +221,7 @@ async function wait(argv: readonly string[], io: CliIo): Promise<number> {
     } catch (error) {
       last = error instanceof ConnectError ? describe(error) : String(error);
     }
-    await sleep(Math.min(200, Math.max(0, deadline - now())), io.signal);
+    await sleep(Math.min(200, Math.max(0, deadline - now())), io.timers ?? realTimers, io.signal).catch(() => undefined);
   }
   io.stderr(`coral-discovery: ${url} was not healthy within ${totalMs / 1000}s (${last})\n`);
   return EXIT.unreachable;
@@ -275,7 +265,9 @@ async function register(argv: readonly string[], io: CliIo): Promise<number> {
     metadata[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   const intervalMs = values.interval === undefined ? 60_000 : parseDuration(values.interval as string);
-  if (intervalMs === undefined || intervalMs < 1000) throw new UsageError(`--interval ${JSON.stringify(values.interval)} must be a duration of at least 1s, such as 60s`);
+  if (intervalMs === undefined || intervalMs < 1000 || intervalMs > MAX_TIMER_MS) {
+    throw new UsageError(`--interval ${JSON.stringify(values.interval)} must be a duration from 1s to 24 days, such as 60s`);
+  }
 
   const request = { meshId, pubkey, endpoints, metadata };
   if (values.once === true) {
@@ -286,14 +278,19 @@ async function register(argv: readonly string[], io: CliIo): Promise<number> {
   }
 
   const registration = common.client.startColonyRegistration({ ...request, intervalMs });
+  // The exit code says how it ended: the last attempt's failure, or 0 when the last attempt registered.
+  let lastFailure: ConnectError | undefined;
   registration.on("registered", (res) => {
+    lastFailure = undefined;
     if (common.json) printJson(io, RegisterColonyResponseSchema, res);
     else io.stdout(`registered ${meshId}: lease of ${res.ttl}s until ${iso(res.expiresAt)}; next heartbeat in ${intervalMs / 1000}s\n`);
   });
   registration.on("retry", ({ attempt, delayMs, error }) => {
+    lastFailure = error;
     io.stderr(`coral-discovery: attempt ${attempt} failed (${describe(error)}); retrying in ${delayMs / 1000}s\n`);
   });
   registration.on("error", (error) => {
+    lastFailure = error;
     io.stderr(`coral-discovery: registration round failed: ${describe(error)}\n`);
   });
   await new Promise<void>((resolve) => {
@@ -301,9 +298,9 @@ async function register(argv: readonly string[], io: CliIo): Promise<number> {
     else io.signal.addEventListener("abort", () => resolve(), { once: true });
   });
   await registration.stop();
-  const { lastError, rounds } = registration.status();
+  const { rounds } = registration.status();
   if (!common.json) io.stdout(`stopped after ${rounds} heartbeat round(s); the lease runs out by itself\n`);
-  return lastError === undefined ? EXIT.ok : exitCodeFor(lastError);
+  return lastFailure === undefined ? EXIT.ok : exitCodeFor(lastFailure);
 }
 
 function observed(endpoints: readonly Endpoint[], nat: NatHint): string {
@@ -325,16 +322,4 @@ function iso(timestamp: Timestamp | undefined): string {
 function table(title: string, rows: readonly [string, string][]): string {
   const width = Math.max(...rows.map(([k]) => k.length));
   return `${title}\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join("\n")}\n`;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { isNetworkError } from "../client/errors.js";
 
 /** Exit codes of the client commands, so scripts can tell outcomes apart. */
 export const EXIT = {
@@ -33,16 +34,8 @@ export function exitCodeFor(error: ConnectError): number {
     default:
       // connect-node reports refused or reset connections as unavailable,
       // internal or aborted with a Node network error as the cause.
-      return hasNetworkCause(error) ? EXIT.unreachable : EXIT.failed;
+      return isNetworkError(error) ? EXIT.unreachable : EXIT.failed;
   }
-}
-
-function hasNetworkCause(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return true;
-  }
-  return false;
 }
 
 /** The one-line message a command prints for a failed RPC: code and message, never a stack. */

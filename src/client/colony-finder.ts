@@ -3,7 +3,7 @@ import type { LookupColonyResponse } from "../../gen/coral/discovery/v1/discover
 import { backoffDelayMs, defaultBackoffPolicy, type BackoffPolicy } from "./backoff.js";
 import { isRetryableLookupError, toConnectError } from "./errors.js";
 import type { DiscoveryRpc } from "./rpc.js";
-import { canceledError, sleep, type Timers } from "./timers.js";
+import { canceledError, sleep, type Timers } from "../timers.js";
 import { finiteAtLeast } from "./validate.js";
 
 /** Retries of one findColony call: exponential backoff with jitter, bounded by a deadline. */

@@ -10,8 +10,8 @@ import { scheduledDelayMs } from "./backoff.js";
 import { createEmitter, type Emitter } from "./emitter.js";
 import { isFinalRegistrationError, toConnectError } from "./errors.js";
 import type { DiscoveryRpc } from "./rpc.js";
-import { canceledError, sleep, type Timers } from "./timers.js";
-import { finiteAtLeast, integerAtLeast } from "./validate.js";
+import { canceledError, sleep, type Timers } from "../timers.js";
+import { finiteAtLeast, integerAtLeast, timeoutMs } from "./validate.js";
 
 type RegisterColonyFields = Exclude<MessageInitShape<typeof RegisterColonyRequestSchema>, RegisterColonyRequest>;
 
@@ -93,7 +93,7 @@ export interface ColonyRegistrationDeps {
 /** Starts the heartbeat loop: the first round runs at once. */
 export function startColonyRegistration(deps: ColonyRegistrationDeps, options: ColonyRegistrationOptions): ColonyRegistration {
   const { intervalMs = 60_000, retry, ...request } = options;
-  finiteAtLeast("intervalMs", intervalMs, 1);
+  timeoutMs("intervalMs", intervalMs, 1);
   const attempts = integerAtLeast("retry.attempts", retry?.attempts ?? 5, 1);
   const delaysMs = [...(retry?.delaysMs ?? [1000, 2000, 4000, 8000])];
   delaysMs.forEach((d, i) => finiteAtLeast(`retry.delaysMs[${i}]`, d, 0));

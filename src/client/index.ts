@@ -15,9 +15,9 @@ import { DiscoveryService, type LookupColonyResponse } from "../../gen/coral/dis
 import { createColonyFinder, type FindColonyOptions } from "./colony-finder.js";
 import { startColonyRegistration, type ColonyRegistration, type ColonyRegistrationOptions } from "./colony-registration.js";
 import { createDiscoveryRpc, type DiscoveryRpc, type RpcOptions } from "./rpc.js";
-import { realTimers, type Timers } from "./timers.js";
+import { realTimers, type Timers } from "../timers.js";
 import { createDiscoveryTransport, type TransportOptions } from "./transport.js";
-import { finiteAtLeast } from "./validate.js";
+import { timeoutMs as checkTimeoutMs } from "./validate.js";
 
 export interface DiscoveryClientOptions extends TransportOptions {
   /** Deadline of every RPC attempt in ms, unless a call names its own. Default 10_000. */
@@ -53,7 +53,7 @@ export interface DiscoveryClient extends Omit<DiscoveryRpc, "lookupColony"> {
 }
 
 export function createDiscoveryClient(options: DiscoveryClientOptions): DiscoveryClient {
-  const timeoutMs = finiteAtLeast("timeoutMs", options.timeoutMs ?? 10_000, 1);
+  const timeoutMs = checkTimeoutMs("timeoutMs", options.timeoutMs ?? 10_000, 1);
   const transport = options.transport ?? createDiscoveryTransport(options);
   const now = options.now ?? Date.now;
   const timers = options.timers ?? realTimers;
@@ -98,5 +98,5 @@ export type {
 export type { Emitter } from "./emitter.js";
 export { isRetryableLookupError, isFinalRegistrationError } from "./errors.js";
 export type { DiscoveryRpc, RpcOptions } from "./rpc.js";
-export type { Timers } from "./timers.js";
+export type { Timers } from "../timers.js";
 export type { TransportOptions } from "./transport.js";

@@ -10,6 +10,18 @@ export function finiteAtLeast(name: string, value: number, min: number): number 
   return value;
 }
 
+/** The longest delay Node's timers can hold (2^31-1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** A timeout in ms: finite, at least `min`, at most what a timer can hold. */
+export function timeoutMs(name: string, value: number, min: number): number {
+  finiteAtLeast(name, value, min);
+  if (value > MAX_TIMER_MS) {
+    throw new RangeError(`${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${String(value)}`);
+  }
+  return value;
+}
+
 export function integerAtLeast(name: string, value: number, min: number): number {
   if (!Number.isInteger(value) || value < min) {
     throw new RangeError(`${name} must be an integer >= ${min}, got ${String(value)}`);

@@ -15,6 +15,12 @@ export const realTimers: Timers = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
+/** Node's timers, unref'd: for background upkeep that must never keep the process alive by itself. */
+export const backgroundTimers: Timers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 /** The error a cancelled wait or loop rejects with: Connect's `canceled`, keeping the abort reason as `cause`. */
 export function canceledError(signal: AbortSignal): ConnectError {
   if (signal.reason instanceof ConnectError && signal.reason.code === Code.Canceled) return signal.reason;

@@ -1,0 +1,22 @@
+// What the binary says about its client commands; kept apart from the
+// commands themselves so that `--help` loads no client code.
+
+/** The client commands; anything else is the daemon (`serve`, the default) or `keygen`. */
+export const CLIENT_COMMANDS: ReadonlySet<string> = new Set(["lookup", "register", "agent", "token", "health", "wait"]);
+
+/** Where client commands look for the service without `--url` or `CORAL_DISCOVERY_URL`. */
+export const DEFAULT_URL = "http://127.0.0.1:8080";
+
+export const CLIENT_USAGE = `Client commands (talk to a running service):
+  coral-discovery lookup <mesh-id>
+  coral-discovery register --mesh-id <id> --pubkey <key> --endpoint <host:port> [--endpoint ...]
+                           [--metadata k=v ...] [--interval 60s] [--once]
+  coral-discovery agent lookup <agent-id> --mesh-id <id>
+  coral-discovery token --agent-id <id> --colony-id <id> [--reef-id <id>] [--intent <text>]
+  coral-discovery health
+  coral-discovery wait [--timeout 30s] [--ready-file <path>]   prints the URL once healthy
+
+Common options: --url <url> (default ${DEFAULT_URL}, env CORAL_DISCOVERY_URL), --json (machine-readable output),
+--timeout <duration> (per request, default 10s; for wait: how long to wait, default 30s).
+Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 unreachable, 5 refused by the service.`;
+
