@@ -1,0 +1,88 @@
+import t from "tap";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createDiscoveryClient, type DiscoveryClient } from "../../src/client/index.js";
+import { aborted, createStubTransport } from "../fixtures/stub-discovery.js";
+
+/** A stub whose every RPC records the deadline it was called with. */
+function setup(timeoutMs?: number) {
+  const seen: { method: string; timeoutMs: number | undefined; auth: string | null }[] = [];
+  let hang = false;
+  const note = async (method: string, ctx: { timeoutMs(): number | undefined; requestHeader: Headers; signal: AbortSignal }) => {
+    seen.push({ method, timeoutMs: ctx.timeoutMs(), auth: ctx.requestHeader.get("authorization") });
+    if (hang) await aborted(ctx.signal);
+  };
+  const transport = createStubTransport({
+    registerColony: async (_r, ctx) => (await note("registerColony", ctx), { success: true }),
+    lookupColony: async (r, ctx) => (await note("lookupColony", ctx), { meshId: r.meshId }),
+    registerAgent: async (_r, ctx) => (await note("registerAgent", ctx), { success: true }),
+    lookupAgent: async (r, ctx) => (await note("lookupAgent", ctx), { agentId: r.agentId }),
+    requestRelay: async (_r, ctx) => (await note("requestRelay", ctx), { sessionId: "s1" }),
+    releaseRelay: async (_r, ctx) => (await note("releaseRelay", ctx), { success: true }),
+    health: async (_r, ctx) => (await note("health", ctx), { status: "ok" }),
+    createBootstrapToken: async (_r, ctx) => (await note("createBootstrapToken", ctx), { jwt: "a.b.c" }),
+  });
+  const client = createDiscoveryClient({ baseUrl: "http://discovery.test", transport, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  return { client, seen, hangNext: () => (hang = true) };
+}
+
+async function callAll(client: DiscoveryClient, options?: { timeoutMs?: number }) {
+  return [
+    (await client.registerColony({ meshId: "m", pubkey: "k", endpoints: ["e:1"] }, options)).success,
+    (await client.lookupColony({ meshId: "m" }, options)).meshId,
+    (await client.registerAgent({ agentId: "a", meshId: "m", pubkey: "k" }, options)).success,
+    (await client.lookupAgent({ agentId: "a", meshId: "m" }, options)).agentId,
+    (await client.requestRelay({ meshId: "m" }, options)).sessionId,
+    (await client.releaseRelay({ sessionId: "s1" }, options)).success,
+    (await client.health({}, options)).status,
+    (await client.createBootstrapToken({ agentId: "a", colonyId: "c" }, options)).jwt,
+  ];
+}
+
+const methods = ["registerColony", "lookupColony", "registerAgent", "lookupAgent", "requestRelay", "releaseRelay", "health", "createBootstrapToken"];
+
+t.test("every RPC wrapper answers the typed response and sends the default 10 s deadline", async (t) => {
+  const { client, seen } = setup();
+  t.same(await callAll(client), [true, "m", true, "a", "s1", true, "ok", "a.b.c"]);
+  t.same(seen.map((s) => s.method), methods);
+  for (const s of seen) t.ok(s.timeoutMs !== undefined && s.timeoutMs > 9_000 && s.timeoutMs <= 10_000, `${s.method}: deadline ${s.timeoutMs} ms`);
+});
+
+t.test("the client's timeoutMs and a call's own timeoutMs set the deadline", async (t) => {
+  const { client, seen } = setup(2_500);
+  await callAll(client);
+  for (const s of seen) t.ok(s.timeoutMs !== undefined && s.timeoutMs > 2_000 && s.timeoutMs <= 2_500, `${s.method}: ${s.timeoutMs} ms`);
+  seen.length = 0;
+  await callAll(client, { timeoutMs: 700 });
+  for (const s of seen) t.ok(s.timeoutMs !== undefined && s.timeoutMs > 200 && s.timeoutMs <= 700, `${s.method}: ${s.timeoutMs} ms`);
+});
+
+t.test("headers pass through", async (t) => {
+  const { client, seen } = setup();
+  await client.health({}, { headers: { authorization: "Bearer x" } });
+  t.equal(seen[0]?.auth, "Bearer x");
+});
+
+t.test("a signal cancels a call with canceled", async (t) => {
+  const { client, hangNext } = setup();
+  hangNext();
+  const controller = new AbortController();
+  const call = client.lookupColony({ meshId: "m" }, { signal: controller.signal });
+  setImmediate(() => controller.abort());
+  await t.rejects(call, { code: Code.Canceled });
+});
+
+t.test("a call that outlives its timeoutMs fails with deadline_exceeded", async (t) => {
+  const { client, hangNext } = setup();
+  hangNext();
+  const error = await client.health({}, { timeoutMs: 20 }).catch((e: unknown) => e);
+  t.ok(error instanceof ConnectError);
+  t.equal((error as ConnectError).code, Code.DeadlineExceeded);
+});
+
+t.test("createDiscoveryClient refuses bad options with the value", async (t) => {
+  t.throws(() => createDiscoveryClient({ baseUrl: "discovery:8080" }), { name: "TypeError", message: 'baseUrl must be an absolute http:// or https:// URL, got "discovery:8080"' });
+  t.throws(() => createDiscoveryClient({ baseUrl: "http://x", timeoutMs: 0 }), { name: "RangeError", message: /timeoutMs must be .* got 0/ });
+  // @ts-expect-error: an unknown protocol from untyped config
+  t.throws(() => createDiscoveryClient({ baseUrl: "http://x", protocol: "http" }), { message: /protocol must be one of connect, grpc, grpc-web, got "http"/ });
+  t.ok(createDiscoveryClient({ baseUrl: "https://discovery.coral.io", protocol: "grpc-web", httpVersion: "2" }), "valid options build a client without connecting");
+});

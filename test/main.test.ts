@@ -1,0 +1,322 @@
+// The built binary as an operator runs it: `node dist/src/main.js` (npm test
+// builds it first). Banner, --help/--version, config errors, env vars, and a
+// graceful SIGTERM.
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { readFileSync } from "node:fs";
+import t, { type Test } from "tap";
+import { OPTIONS } from "../src/config/index.js";
+import { parseSigningKey } from "../src/tokens/index.js";
+import { VERSION } from "../src/version.js";
+import { KEY_1 } from "./fixtures/keys.js";
+import { fromRoot } from "./fixtures/paths.js";
+import { startServer } from "./fixtures/server.js";
+import { spawnDaemon, withTimeout, type Daemon } from "./fixtures/spawn.js";
+
+const { version } = JSON.parse(readFileSync(fromRoot("package.json"), "utf8")) as { version: string };
+const SERVICE = "coral.discovery.v1.DiscoveryService";
+
+// Each test runs its own child process; they mostly wait on it, so run a few at once.
+t.jobs = 4;
+const BANNER_END = /^Ready to accept registrations\n/m;
+/** A failure bound only: a graceful shutdown takes milliseconds; the daemon's own forced close comes at 8 s. */
+const EXIT_BOUND_MS = 30_000;
+/** What the daemon logs (at warn) when it had to cut connections at the end of its grace period. */
+const FORCED = /grace period over/;
+
+/** Waits for the banner and returns the port it announces. */
+async function listeningPort(daemon: Daemon): Promise<number> {
+  await daemon.waitForStdout(BANNER_END);
+  const match = /^gRPC server listening on :(\d+)$/m.exec(daemon.stdout());
+  if (match === null) throw new Error(`no port in the banner: ${daemon.stdout()}`);
+  return Number(match[1]);
+}
+
+const bannerLines = (port: number) => [
+  `Discovery Service v${version}`,
+  `gRPC server listening on :${port}`,
+  "Ready to accept registrations",
+];
+
+/** Splits stdout into the plain-text lines (the banner) and the JSON log lines (pino). */
+function stdoutLines(daemon: Daemon): { text: string[]; logs: Record<string, unknown>[] } {
+  const text: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  for (const line of daemon.stdout().split("\n")) {
+    if (line.startsWith("{")) logs.push(JSON.parse(line) as Record<string, unknown>);
+    else if (line !== "") text.push(line);
+  }
+  return { text, logs };
+}
+
+async function registerColony(port: number, meshId: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`http://127.0.0.1:${port}/${SERVICE}/RegisterColony`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Connect-Protocol-Version": "1" },
+    body: JSON.stringify({ mesh_id: meshId, pubkey: KEY_1, endpoints: ["203.0.113.1:51820"] }),
+    signal: AbortSignal.timeout(5_000),
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 200) throw new Error(`RegisterColony answered ${res.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** Whether a TCP connection to `host:port` is accepted. */
+function connects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port, timeout: 2_000 });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** Resolves once connecting to `port` is refused, i.e. the daemon stopped listening. */
+async function waitUntilRefused(port: number, timeoutMs = EXIT_BOUND_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!(await connects("127.0.0.1", port))) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} still accepts connections after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Asserts the daemon listens on 127.0.0.1 only: 127.0.0.2 (also loopback on
+ * Linux) is refused. Skipped where 127.0.0.2 does not reach a wildcard listener.
+ */
+async function assertLoopbackOnly(t: Test, port: number): Promise<void> {
+  const wildcard = net.createServer();
+  await new Promise<void>((resolve) => wildcard.listen(0, "0.0.0.0", resolve));
+  const probePort = (wildcard.address() as net.AddressInfo).port;
+  const probeWorks = await connects("127.0.0.2", probePort);
+  await new Promise((resolve) => wildcard.close(resolve));
+  if (!probeWorks) {
+    t.pass("bound host not checked", { skip: "127.0.0.2 does not reach a 0.0.0.0 listener on this machine" });
+    return;
+  }
+  t.equal(await connects("127.0.0.2", port), false, "bound to 127.0.0.1, not to every address");
+}
+
+t.test("--port 0 --host 127.0.0.1 prints RFD 001's banner with the real port, which serves /health", async (t) => {
+  const daemon = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1"]);
+  const port = await listeningPort(daemon);
+  t.ok(port > 0 && port < 65536, `port ${port}`);
+  t.strictSame(stdoutLines(daemon).text, bannerLines(port), "the banner is the only plain-text output");
+
+  const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(5_000) });
+  t.equal(res.status, 200);
+  const health = (await res.json()) as Record<string, unknown>;
+  t.equal(health.status, "ok");
+  t.equal(health.version, version);
+
+  daemon.child.kill("SIGTERM");
+  t.strictSame(await daemon.exited(), { code: 0, signal: null });
+  const { logs } = stdoutLines(daemon);
+  t.ok(logs.length > 0, "at the default level, logs are JSON lines");
+  t.equal(daemon.stderr(), "");
+
+  // The README shows this start-up output; it must stay what the daemon prints.
+  const readme = readFileSync(fromRoot("README.md"), "utf8");
+  const sample = /On start it prints[^\n]*\n\n```\n([\s\S]*?)```/.exec(readme)?.[1]?.split("\n") ?? [];
+  t.strictSame(sample.slice(0, 3), bannerLines(8080), "the README's banner");
+  const listening = logs.find((line) => line.msg === "listening") ?? {};
+  const shownKeys = [...(sample[3] ?? "").matchAll(/"(\w+)":/g)].map((m) => m[1]);
+  t.strictSame(
+    shownKeys,
+    Object.keys(listening).filter((key) => !["time", "pid", "hostname"].includes(key)),
+    "the README's listening line has the daemon's fields, in order",
+  );
+});
+
+t.test("with --log-level warn the banner is all the daemon prints", async (t) => {
+  const daemon = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--log-level", "warn"]);
+  const port = await listeningPort(daemon);
+  await registerColony(port, "quiet");
+  daemon.child.kill("SIGTERM");
+  t.strictSame(await daemon.exited(), { code: 0, signal: null });
+  t.equal(daemon.stdout(), `${bannerLines(port).join("\n")}\n`);
+  t.equal(daemon.stderr(), "");
+});
+
+t.test("--version prints the package.json version and exits 0", async (t) => {
+  const daemon = spawnDaemon(t, ["--version"]);
+  t.strictSame(await daemon.exited(), { code: 0, signal: null });
+  t.equal(daemon.stdout(), `${version}\n`);
+});
+
+t.test("--help exits 0 and prints every option of the table and the client commands", async (t) => {
+  const daemon = spawnDaemon(t, ["--help"]);
+  t.strictSame(await daemon.exited(), { code: 0, signal: null });
+  const help = daemon.stdout();
+  for (const spec of Object.values(OPTIONS)) t.match(help, `--${spec.flag} `, `mentions --${spec.flag}`);
+  t.match(help, "Client commands");
+  t.notMatch(help, /Ready to accept registrations/, "does not start the server");
+});
+
+t.test("keygen prints a key in the DISCOVERY_SIGNING_KEY format", async (t) => {
+  const daemon = spawnDaemon(t, ["keygen"]);
+  t.strictSame(await daemon.exited(), { code: 0, signal: null });
+  t.equal(parseSigningKey(daemon.stdout(), "keygen").kid.length, 26, "it parses back, with a ULID kid");
+});
+
+t.test("client commands run from the same binary, with their own help and exit codes", async (t) => {
+  const server = await startServer(t);
+  const missing = spawnDaemon(t, ["lookup", "nope", "--url", server.url]);
+  t.strictSame(await missing.exited(), { code: 3, signal: null });
+  t.equal(missing.stderr(), "coral-discovery: not_found: colony nope not found\n");
+  const help = spawnDaemon(t, ["lookup", "--help"]);
+  t.strictSame(await help.exited(), { code: 0, signal: null });
+  t.match(help.stdout(), /^Client commands/);
+});
+
+t.test("SIGINT stops a register heartbeat loop, which exits 0 after its last success", async (t) => {
+  const server = await startServer(t);
+  const child = spawnDaemon(t, ["register", "--url", server.url, "--mesh-id", "beat", "--pubkey", KEY_1, "--endpoint", ":51820"]);
+  await child.waitForStdout(/registered beat/, EXIT_BOUND_MS);
+  child.child.kill("SIGINT");
+  t.strictSame(await child.exited(EXIT_BOUND_MS), { code: 0, signal: null });
+  t.match(child.stdout(), /stopped after 1 heartbeat round\(s\)/);
+  t.equal(server.registry.lookupColony("beat")?.pubkey, KEY_1);
+});
+
+t.test("the version printed is package.json's", async (t) => {
+  t.equal(VERSION, version);
+});
+
+t.test("an invalid configuration exits 2 with every problem in one message and never listens", async (t) => {
+  const daemon = spawnDaemon(t, ["--port", "abc", "--ttl", "0", "--bogus", "--host", "127.0.0.1"]);
+  t.strictSame(await daemon.exited(), { code: 2, signal: null });
+  const stderr = daemon.stderr();
+  t.equal(stderr.match(/invalid configuration/g)?.length, 1, stderr);
+  t.match(stderr, /--port: "abc"/);
+  t.match(stderr, /--ttl: "0"/);
+  t.match(stderr, /--bogus/);
+  t.equal(daemon.stdout(), "", "no banner: the banner is printed only once listening");
+});
+
+t.test("environment variables configure port, host and TTL", async (t) => {
+  const daemon = spawnDaemon(t, [], { PORT: "0", HOST: "127.0.0.1", DEFAULT_TTL_SECONDS: "42" });
+  const port = await listeningPort(daemon);
+  t.equal((await registerColony(port, "env")).ttl, 42);
+  await assertLoopbackOnly(t, port);
+  daemon.child.kill("SIGTERM");
+  t.equal((await daemon.exited()).code, 0);
+});
+
+t.test("flags win over environment variables, even invalid ones", async (t) => {
+  const daemon = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--ttl", "7"], {
+    PORT: "not-a-port",
+    HOST: "0.0.0.0",
+    DEFAULT_TTL_SECONDS: "42",
+  });
+  const port = await listeningPort(daemon);
+  t.equal((await registerColony(port, "flags")).ttl, 7);
+  await assertLoopbackOnly(t, port);
+  daemon.child.kill("SIGTERM");
+  t.equal((await daemon.exited()).code, 0);
+});
+
+t.test("SIGTERM exits 0 quickly with an idle HTTP/1.1 keep-alive connection open", async (t) => {
+  const daemon = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--log-level", "warn"]);
+  const port = await listeningPort(daemon);
+  const agent = new http.Agent({ keepAlive: true });
+  t.teardown(() => agent.destroy());
+  // Wrapped in an object: resolving with a bare promise would wait for it.
+  const { socketClosed } = await new Promise<{ socketClosed: Promise<void> }>((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path: "/health", agent }, (res) => {
+      const socket = res.socket;
+      const socketClosed = new Promise<void>((closed) => socket.once("close", () => closed()));
+      res.resume();
+      res.once("end", () => {
+        t.equal(res.statusCode, 200);
+        t.equal(res.headers.connection, "keep-alive");
+        resolve({ socketClosed });
+      });
+    });
+    req.once("error", reject);
+  });
+  t.equal(Object.values(agent.freeSockets).flat().length, 1, "the connection stays open, idle");
+
+  daemon.child.kill("SIGTERM");
+  t.strictSame(await daemon.exited(EXIT_BOUND_MS), { code: 0, signal: null });
+  t.notMatch(daemon.stdout(), FORCED, "the idle connection did not hold the shutdown until the forced close");
+  await withTimeout(socketClosed, EXIT_BOUND_MS, "the keep-alive socket was not closed");
+});
+
+t.test("SIGTERM exits 0 quickly with an idle h2c session open", async (t) => {
+  const daemon = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--log-level", "warn"]);
+  const port = await listeningPort(daemon);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  t.teardown(() => session.destroy());
+  session.on("error", () => {}); // the daemon going away may reset the session
+  const sessionClosed = new Promise<void>((resolve) => session.once("close", () => resolve()));
+  const status = await new Promise<number>((resolve, reject) => {
+    const stream = session.request({ ":path": "/health" });
+    let code = 0;
+    stream.once("response", (headers) => {
+      code = Number(headers[":status"]);
+    });
+    stream.resume();
+    stream.once("end", () => resolve(code));
+    stream.once("error", reject);
+  });
+  t.equal(status, 200);
+
+  daemon.child.kill("SIGTERM");
+  t.strictSame(await daemon.exited(EXIT_BOUND_MS), { code: 0, signal: null });
+  t.notMatch(daemon.stdout(), FORCED, "the idle session did not hold the shutdown until the forced close");
+  await withTimeout(sessionClosed, EXIT_BOUND_MS, "the h2c session was not closed");
+});
+
+t.test("a request in flight at SIGTERM still gets its answer, while new connections are refused", async (t) => {
+  const daemon = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--log-level", "warn"]);
+  const port = await listeningPort(daemon);
+  const body = JSON.stringify({ mesh_id: "in-flight", pubkey: KEY_1, endpoints: ["203.0.113.1:51820"] });
+  const half = Math.floor(body.length / 2);
+
+  // Expect: 100-continue makes Node answer "100 Continue" right before it hands
+  // the request to Fastify, so once the client sees it the request is admitted.
+  const req = http.request({
+    host: "127.0.0.1",
+    port,
+    method: "POST",
+    path: `/${SERVICE}/RegisterColony`,
+    agent: false,
+    headers: {
+      "Content-Type": "application/json",
+      "Connect-Protocol-Version": "1",
+      "Content-Length": String(Buffer.byteLength(body)),
+      Expect: "100-continue",
+    },
+  });
+  const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    req.once("response", (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+      res.once("end", () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.once("error", reject);
+  });
+  await withTimeout(new Promise<void>((resolve) => req.once("continue", () => resolve())), EXIT_BOUND_MS, "no 100 Continue");
+  req.write(body.slice(0, half));
+
+  daemon.child.kill("SIGTERM");
+  await waitUntilRefused(port);
+  t.pass("the daemon stopped accepting connections");
+  t.equal(daemon.child.exitCode, null, "but it waits for the request in flight");
+
+  req.end(body.slice(half));
+  const answer = await withTimeout(response, EXIT_BOUND_MS, "the in-flight request got no answer");
+  t.equal(answer.status, 200, answer.text);
+  t.match(JSON.parse(answer.text), { success: true, ttl: 300 });
+  t.strictSame(await daemon.exited(EXIT_BOUND_MS), { code: 0, signal: null });
+  t.notMatch(daemon.stdout(), FORCED, "the daemon exited once the request was answered, not at the forced close");
+});

@@ -1,0 +1,260 @@
+import t from "tap";
+import { createRegistry, RegistryError } from "../../src/registry/index.js";
+import { createFakeClock } from "../fixtures/clock.js";
+
+const TTL_MS = 300_000;
+const RELAY_TTL_MS = 30 * 60_000;
+/** Limits no test reaches unless it sets them. */
+const ROOMY = { colonies: 1_000_000, agentsPerMesh: 1_000_000, agents: 1_000_000, relaySessions: 1_000_000 };
+
+function create<C, A, R>(now: () => number, limits: Partial<typeof ROOMY> = {}) {
+  return createRegistry<C, A, R>({ ttlMs: TTL_MS, relaySessionTtlMs: RELAY_TTL_MS, now, limits: { ...ROOMY, ...limits } });
+}
+
+function setup() {
+  const clock = createFakeClock();
+  const registry = create<{ endpoints: string[] }, { note: string }, { relay: string }>(clock.now);
+  return { clock, registry };
+}
+
+t.test("a registered colony is returned with last_seen = now and expires_at = now + TTL", async (t) => {
+  const { clock, registry } = setup();
+  const lease = registry.registerColony("mesh-a", "key-1", { endpoints: ["1.2.3.4:41820"] });
+  t.equal(lease.lastSeenMs, clock.now());
+  t.equal(lease.expiresAtMs, clock.now() + TTL_MS);
+  t.same(registry.lookupColony("mesh-a")?.data, { endpoints: ["1.2.3.4:41820"] });
+  t.equal(registry.lookupColony("mesh-b"), undefined);
+});
+
+t.test("a lease is active until exactly expires_at and gone at that instant, without a sweep", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("mesh-a", "key-1", { endpoints: [] });
+  clock.advance(TTL_MS - 1);
+  t.ok(registry.lookupColony("mesh-a"), "active 1 ms before expiry");
+  t.equal(registry.counts().colonies, 1);
+  clock.advance(1);
+  t.equal(registry.lookupColony("mesh-a"), undefined, "expired at expires_at");
+  t.equal(registry.counts().colonies, 0, "expired entries are not counted");
+});
+
+t.test("re-registering with the same pubkey renews the lease (heartbeat)", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("mesh-a", "key-1", { endpoints: [] });
+  clock.advance(60_000);
+  const renewed = registry.registerColony("mesh-a", "key-1", { endpoints: [] });
+  t.equal(renewed.expiresAtMs, clock.now() + TTL_MS);
+  clock.advance(TTL_MS - 1);
+  t.ok(registry.lookupColony("mesh-a"), "still active thanks to the renewal");
+  t.same(registry.sweep().colonies, [], "the renewal moved the lease out of its old expiry bucket");
+});
+
+t.test("a registration replaces the stored entry wholesale", async (t) => {
+  const { registry } = setup();
+  registry.registerColony("mesh-a", "key-1", { endpoints: ["1.1.1.1:1", "2.2.2.2:2"] });
+  registry.registerColony("mesh-a", "key-1", { endpoints: ["3.3.3.3:3"] });
+  t.same(registry.lookupColony("mesh-a")?.data, { endpoints: ["3.3.3.3:3"] });
+});
+
+t.test("split-brain: another pubkey on an active mesh is refused and the stored entry is untouched", async (t) => {
+  const { clock, registry } = setup();
+  const original = registry.registerColony("mesh-a", "key-1", { endpoints: ["1.1.1.1:1"] });
+  clock.advance(10_000);
+  const error = t.throws(() => registry.registerColony("mesh-a", "key-2", { endpoints: ["9.9.9.9:9"] }));
+  t.ok(error instanceof RegistryError);
+  t.equal((error as RegistryError).code, "split_brain");
+  t.match((error as Error).message, /mesh-a/);
+  t.match((error as Error).message, /already registered/);
+  t.match((error as Error).message, /split-brain/);
+  t.match((error as Error).message, new Date(original.expiresAtMs).toISOString());
+  t.equal(registry.lookupColony("mesh-a"), original, "stored entry unchanged");
+});
+
+t.test("split-brain: once the lease has expired, another pubkey may take the mesh without a sweep", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("mesh-a", "key-1", { endpoints: [] });
+  clock.advance(TTL_MS);
+  const lease = registry.registerColony("mesh-a", "key-2", { endpoints: [] });
+  t.equal(lease.pubkey, "key-2");
+  t.equal(registry.lookupColony("mesh-a")?.pubkey, "key-2");
+  t.equal(registry.counts().colonies, 1);
+  t.same(registry.sweep().colonies, [], "the replaced lease is not swept later");
+  t.equal(registry.lookupColony("mesh-a")?.pubkey, "key-2");
+});
+
+t.test("agents are keyed by (mesh, agent) and kept apart from colonies", async (t) => {
+  const { registry } = setup();
+  registry.registerColony("mesh-a", "colony-key", { endpoints: [] });
+  registry.registerAgent("mesh-a", "agent-1", "agent-key", { note: "a" });
+  registry.registerAgent("mesh-b", "agent-1", "agent-key-b", { note: "b" });
+  t.equal(registry.lookupAgent("mesh-a", "agent-1")?.data.note, "a");
+  t.equal(registry.lookupAgent("mesh-b", "agent-1")?.data.note, "b");
+  t.equal(registry.lookupAgent("mesh-c", "agent-1"), undefined, "other mesh: not found");
+  t.equal(registry.lookupAgent("mesh-a", "mesh-a"), undefined);
+  t.same(registry.counts(), { colonies: 1, agents: 2, relaySessions: 0 });
+});
+
+t.test("agent keys cannot collide through separators in the ids", async (t) => {
+  const { registry } = setup();
+  registry.registerAgent("a/b", "c", "k1", { note: "first" });
+  registry.registerAgent("a", "b/c", "k2", { note: "second" });
+  t.equal(registry.lookupAgent("a/b", "c")?.data.note, "first");
+  t.equal(registry.lookupAgent("a", "b/c")?.data.note, "second");
+});
+
+t.test("an agent with a different pubkey replaces the record (last writer wins)", async (t) => {
+  const { registry } = setup();
+  registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "old" });
+  const lease = registry.registerAgent("mesh-a", "agent-1", "key-2", { note: "new" });
+  t.equal(lease.pubkey, "key-2");
+  t.equal(registry.lookupAgent("mesh-a", "agent-1")?.data.note, "new");
+  t.equal(registry.counts().agents, 1);
+});
+
+t.test("agents expire on read like colonies", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "" });
+  clock.advance(TTL_MS);
+  t.equal(registry.lookupAgent("mesh-a", "agent-1"), undefined);
+});
+
+t.test("sweep removes only expired entries and returns them", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("old", "k", { endpoints: [] });
+  registry.registerAgent("old", "agent", "k", { note: "" });
+  clock.advance(100_000);
+  registry.registerColony("young", "k", { endpoints: [] });
+  clock.advance(TTL_MS - 100_000);
+  const removed = registry.sweep();
+  t.same(
+    removed.colonies.map((c) => c.meshId),
+    ["old"],
+  );
+  t.same(
+    removed.agents.map((a) => a.agentId),
+    ["agent"],
+  );
+  t.ok(registry.lookupColony("young"));
+  t.same(registry.sweep(), { colonies: [], agents: [], relaySessions: [], complete: true }, "a second sweep finds nothing");
+});
+
+t.test("sweep inside the expiry second removes only what has passed its millisecond", async (t) => {
+  const { clock, registry } = setup();
+  clock.set(1_000_000_000_100);
+  registry.registerColony("early", "k", { endpoints: [] }); // expires ...100 + TTL
+  clock.advance(500);
+  registry.registerColony("late", "k", { endpoints: [] }); // expires ...600 + TTL
+  clock.set(1_000_000_000_100 + TTL_MS + 200);
+  t.same(
+    registry.sweep().colonies.map((c) => c.meshId),
+    ["early"],
+  );
+  t.ok(registry.lookupColony("late"));
+  clock.advance(300);
+  t.same(
+    registry.sweep().colonies.map((c) => c.meshId),
+    ["late"],
+  );
+});
+
+t.test("a clock that goes backwards does not lose or resurrect leases", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("a", "k", { endpoints: [] });
+  clock.advance(-200_000);
+  registry.registerColony("b", "k", { endpoints: [] }); // expires earlier than "a"
+  clock.advance(TTL_MS);
+  t.same(
+    registry.sweep().colonies.map((c) => c.meshId),
+    ["b"],
+  );
+  t.ok(registry.lookupColony("a"));
+});
+
+t.test("relay sessions: create, release once, mesh must match, expire after 30 minutes", async (t) => {
+  const { clock, registry } = setup();
+  const session = registry.createRelaySession("s1", "mesh-a", { relay: "r1" });
+  t.equal(session.expiresAtMs, clock.now() + 30 * 60_000);
+  t.equal(registry.counts().relaySessions, 1);
+  const mismatch = t.throws(() => registry.releaseRelaySession("s1", "mesh-b"));
+  t.equal((mismatch as RegistryError).code, "session_mesh_mismatch");
+  t.equal(registry.releaseRelaySession("s1", "mesh-a").data.relay, "r1");
+  const again = t.throws(() => registry.releaseRelaySession("s1", "mesh-a"));
+  t.equal((again as RegistryError).code, "session_not_found");
+  t.match((again as Error).message, /not found/);
+  registry.createRelaySession("s2", "mesh-a", { relay: "r1" });
+  t.equal(registry.releaseRelaySession("s2", "").sessionId, "s2", "an empty mesh id skips the check");
+  registry.createRelaySession("s3", "mesh-a", { relay: "r1" });
+  clock.advance(30 * 60_000);
+  t.equal((t.throws(() => registry.releaseRelaySession("s3", "")) as RegistryError).code, "session_not_found");
+  t.same(
+    registry.sweep().relaySessions.map((s) => s.sessionId),
+    ["s3"],
+  );
+});
+
+t.test("capacity: new colonies are refused when full, renewals still succeed, expired entries make room", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<number, number, number>(clock.now, { colonies: 2 });
+  registry.registerColony("a", "k", 1);
+  clock.advance(1_000);
+  registry.registerColony("b", "k", 1);
+  const full = t.throws(() => registry.registerColony("c", "k", 1)) as RegistryError;
+  t.equal(full.code, "capacity_exceeded");
+  t.match(full.message, /the registry is full: it holds 2 colonies \(--max-colonies\)/);
+  clock.advance(1_000);
+  t.ok(registry.registerColony("a", "k", 2), "a renewal at the cap succeeds");
+  t.equal(registry.lookupColony("c"), undefined);
+  clock.advance(TTL_MS - 500); // "b" expired, "a" renewed 1 s after it
+  t.equal(registry.registerColony("c", "k", 1).meshId, "c", "an expired lease made room without a sweeper");
+  t.same(registry.sweep().colonies, [], "b was already freed to make room");
+  t.same(registry.counts().colonies, 2);
+});
+
+t.test("capacity: agents per mesh and in all; renewals and re-registrations at the cap succeed", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<number, number, number>(clock.now, { agentsPerMesh: 2, agents: 3 });
+  registry.registerAgent("m1", "a1", "k", 0);
+  registry.registerAgent("m1", "a2", "k", 0);
+  const perMesh = t.throws(() => registry.registerAgent("m1", "a3", "k", 0)) as RegistryError;
+  t.equal(perMesh.code, "capacity_exceeded");
+  t.match(perMesh.message, /mesh m1 is full: it has 2 agents \(--max-agents-per-mesh\)/);
+  t.ok(registry.registerAgent("m1", "a2", "other-key", 1), "replacing an existing agent at the cap succeeds");
+  registry.registerAgent("m2", "a1", "k", 0);
+  const total = t.throws(() => registry.registerAgent("m3", "a1", "k", 0)) as RegistryError;
+  t.match(total.message, /it holds 3 agents \(--max-agents\)/);
+  clock.advance(TTL_MS);
+  registry.registerAgent("m1", "a3", "k", 0);
+  registry.registerAgent("m1", "a1", "k", 0);
+  t.equal(registry.counts().agents, 2, "expired agents were swept to make room, per-mesh counts followed");
+  t.throws(() => registry.registerAgent("m1", "a4", "k", 0), /mesh m1 is full/);
+});
+
+t.test("capacity: relay sessions", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<number, number, number>(clock.now, { relaySessions: 1 });
+  registry.createRelaySession("s1", "m", 0);
+  t.throws(() => registry.createRelaySession("s2", "m", 0), /all 1 relay sessions are in use \(--max-relay-sessions\)/);
+  registry.releaseRelaySession("s1", "m");
+  t.equal(registry.createRelaySession("s2", "m", 0).sessionId, "s2");
+});
+
+t.test("a budgeted sweep frees at most the budget per kind and says when more is left", async (t) => {
+  const { clock, registry } = setup();
+  for (let i = 0; i < 25; i++) {
+    registry.registerColony(`c${i}`, "k", { endpoints: [] });
+    clock.advance(10);
+  }
+  clock.advance(TTL_MS);
+  const first = registry.sweep(undefined, 10);
+  t.equal(first.colonies.length, 10);
+  t.equal(first.complete, false);
+  t.same(
+    first.colonies.map((c) => c.meshId),
+    Array.from({ length: 10 }, (_, i) => `c${i}`),
+    "oldest first",
+  );
+  t.equal(registry.sweep(undefined, 10).colonies.length, 10);
+  const last = registry.sweep(undefined, 10);
+  t.equal(last.colonies.length, 5);
+  t.equal(last.complete, true);
+  t.equal(registry.counts().colonies, 0);
+});

@@ -1,0 +1,195 @@
+import t from "tap";
+import { create, createFileRegistry } from "@bufbuild/protobuf";
+import type { GenService } from "@bufbuild/protobuf/codegenv2";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, createRouterTransport, type Interceptor } from "@connectrpc/connect";
+import {
+  DiscoveryService,
+  file_coral_discovery_v1_discovery,
+  type HealthRequestSchema,
+  type HealthResponseSchema,
+} from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { clientIpKey } from "../../src/service/context.js";
+import { createRateLimit, type RateLimits } from "../../src/service/rate-limit.js";
+import { createFakeClock } from "../fixtures/clock.js";
+
+const KINDS = {
+  register: ["RegisterColony", "RegisterAgent", "RequestRelay", "ReleaseRelay", "PublishBootstrapRendezvous", "AckBootstrapRendezvous"],
+  lookup: ["LookupColony", "LookupAgent", "Health", "PollBootstrapRendezvous"],
+  token: ["CreateBootstrapToken"],
+} as const;
+
+const IP = "198.51.100.7";
+
+/** The refusal `check` returned; throws (failing the test) when the call was allowed. */
+function refusal(error: ConnectError | undefined): ConnectError {
+  if (error === undefined) throw new Error("expected a refusal, but the call was allowed");
+  return error;
+}
+
+t.test("every DiscoveryService RPC is counted under one of three budgets", async (t) => {
+  const all = [...KINDS.register, ...KINDS.lookup, ...KINDS.token].sort();
+  t.same(all, DiscoveryService.methods.map((m) => m.name).sort(), "the three lists cover the service exactly");
+});
+
+t.test("the RPCs of one kind share its budget and leave the other kinds' alone", async (t) => {
+  const clock = createFakeClock();
+  // Bursts equal to the number of RPCs of each kind, and no refill to speak of.
+  const slow = (burst: number) => ({ perSecond: 0.001, burst });
+  const limit = createRateLimit({ register: slow(6), lookup: slow(4), token: slow(1) }, clock.now);
+  for (const [kind, methods] of Object.entries(KINDS)) {
+    for (const method of methods) t.equal(limit.check(method, IP), undefined, `${method} takes one of the ${kind} tokens`);
+  }
+  for (const [kind, methods] of Object.entries(KINDS)) {
+    for (const method of methods) t.equal(limit.check(method, IP)?.code, Code.ResourceExhausted, `${method}: the ${kind} budget is spent`);
+  }
+});
+
+t.test("a method outside the service's list is never limited and takes no token", async (t) => {
+  const limit = createRateLimit({ register: { perSecond: 1, burst: 1 }, lookup: { perSecond: 1, burst: 1 }, token: { perSecond: 1, burst: 1 } }, createFakeClock().now);
+  for (let i = 0; i < 5; i++) {
+    for (const method of ["ServerReflectionInfo", "Check", "registerColony", ""]) t.equal(limit.check(method, IP), undefined, `${JSON.stringify(method)} #${i + 1}`);
+  }
+  t.equal(limit.check("Health", IP), undefined, "the lookup budget is untouched");
+});
+
+t.test("a refusal is resource_exhausted, says the budget and when to retry, and carries Retry-After in seconds", async (t) => {
+  const clock = createFakeClock();
+  const limits: RateLimits = {
+    register: { perSecond: 2, burst: 3 },
+    lookup: { perSecond: 0.1, burst: 1 },
+    token: { perSecond: 0.25, burst: 2 },
+  };
+  const limit = createRateLimit(limits, clock.now);
+  for (let i = 0; i < 3; i++) limit.check("RegisterColony", IP);
+  const register = refusal(limit.check("RegisterAgent", IP));
+  t.equal(register.code, Code.ResourceExhausted);
+  t.equal(register.rawMessage, "rate limit exceeded: at most 2 registrations per second (bursts of 3) from one address; retry in 1s");
+  t.equal(register.metadata.get("retry-after"), "1", "a 500 ms wait rounds up to the 1 s minimum");
+
+  limit.check("LookupColony", IP);
+  const lookup = refusal(limit.check("LookupColony", IP));
+  t.equal(lookup.rawMessage, "rate limit exceeded: at most 0.1 lookups per second (bursts of 1) from one address; retry in 10s");
+  t.equal(lookup.metadata.get("retry-after"), "10");
+  clock.advance(2_500);
+  const later = refusal(limit.check("Health", IP));
+  t.equal(later.metadata.get("retry-after"), "8", "7.5 s left, rounded up");
+  t.match(later.rawMessage, /retry in 8s$/);
+
+  limit.check("CreateBootstrapToken", IP);
+  limit.check("CreateBootstrapToken", IP);
+  const token = refusal(limit.check("CreateBootstrapToken", IP));
+  t.equal(token.rawMessage, "rate limit exceeded: at most 0.25 token requests per second (bursts of 2) from one address; retry in 4s");
+  t.equal(token.metadata.get("retry-after"), "4");
+});
+
+t.test("budgets refill on the injected clock, without waiting", async (t) => {
+  const clock = createFakeClock();
+  const limit = createRateLimit({ register: { perSecond: 1, burst: 1 }, lookup: { perSecond: 1, burst: 2 }, token: { perSecond: 1, burst: 1 } }, clock.now);
+  t.equal(limit.check("Health", IP), undefined);
+  t.equal(limit.check("Health", IP), undefined);
+  t.ok(limit.check("Health", IP), "burst of 2 spent");
+  clock.advance(999);
+  t.ok(limit.check("Health", IP), "not a whole token after 999 ms");
+  clock.advance(1);
+  t.equal(limit.check("Health", IP), undefined, "one token after 1 s");
+  t.ok(limit.check("Health", IP), "and only one");
+  clock.advance(60_000);
+  t.equal(limit.check("Health", IP), undefined);
+  t.equal(limit.check("Health", IP), undefined);
+  t.ok(limit.check("Health", IP), "a long pause refills up to the burst, no more");
+});
+
+t.test("each client address has its own budget; unknown callers share one; an IPv6 /64 counts as one address", async (t) => {
+  const one = { perSecond: 0.001, burst: 1 };
+  const limit = createRateLimit({ register: one, lookup: one, token: one }, createFakeClock().now);
+  t.equal(limit.check("Health", "198.51.100.1"), undefined);
+  t.ok(limit.check("Health", "198.51.100.1"));
+  t.equal(limit.check("Health", "198.51.100.2"), undefined, "another IPv4 address");
+  t.equal(limit.check("Health", undefined), undefined, "an unknown caller");
+  t.ok(limit.check("Health", undefined), "another unknown caller shares its budget");
+  t.equal(limit.check("Health", "2001:db8:1:2::1"), undefined);
+  t.ok(limit.check("Health", "2001:db8:1:2:ffff:ffff:ffff:ffff"), "same /64");
+  t.equal(limit.check("Health", "2001:db8:1:3::1"), undefined, "the next /64");
+});
+
+t.test("prune drops the idle buckets of all three kinds and says how many", async (t) => {
+  const clock = createFakeClock();
+  const start = clock.now();
+  // Refilled after 1 s, 10 s and 60 s of idleness.
+  const limit = createRateLimit(
+    { register: { perSecond: 1, burst: 1 }, lookup: { perSecond: 1, burst: 10 }, token: { perSecond: 1 / 60, burst: 1 } },
+    clock.now,
+  );
+  limit.check("RegisterColony", "198.51.100.1");
+  limit.check("LookupColony", "198.51.100.2");
+  limit.check("Health", "198.51.100.3");
+  limit.check("CreateBootstrapToken", "198.51.100.4");
+  t.equal(limit.prune(start), 0, "nothing idle yet");
+  t.equal(limit.prune(start + 999), 0);
+  t.equal(limit.prune(start + 1_000), 1, "the register bucket");
+  t.equal(limit.prune(start + 10_000), 2, "the two lookup buckets");
+  t.equal(limit.prune(start + 60_000), 1, "the token bucket");
+  t.equal(limit.prune(start + 120_000), 0, "nothing left");
+});
+
+type OtherService = GenService<{ health: { methodKind: "unary"; input: typeof HealthRequestSchema; output: typeof HealthResponseSchema } }>;
+
+/** A second service with a method named like one of ours, to show the limit looks at the service too. */
+function otherService(): OtherService {
+  const registry = createFileRegistry(
+    create(FileDescriptorProtoSchema, {
+      name: "test/other.proto",
+      package: "test.v1",
+      syntax: "proto3",
+      dependency: [file_coral_discovery_v1_discovery.proto.name],
+      service: [
+        {
+          name: "Other",
+          method: [{ name: "Health", inputType: ".coral.discovery.v1.HealthRequest", outputType: ".coral.discovery.v1.HealthResponse" }],
+        },
+      ],
+    }),
+    (name) => (name === file_coral_discovery_v1_discovery.proto.name ? file_coral_discovery_v1_discovery : undefined),
+  );
+  const service = registry.getService("test.v1.Other");
+  if (service === undefined) throw new Error("test.v1.Other not built");
+  return service as unknown as OtherService;
+}
+
+t.test("the interceptor refuses over-budget DiscoveryService calls before the handler, and lets other services through", async (t) => {
+  const clock = createFakeClock();
+  const one = { perSecond: 1, burst: 1 };
+  const limit = createRateLimit({ register: one, lookup: one, token: one }, clock.now);
+  const caller = { ip: IP as string | undefined };
+  const setCaller: Interceptor = (next) => (req) => {
+    req.contextValues.set(clientIpKey, caller.ip);
+    return next(req);
+  };
+  let handled = 0;
+  const Other = otherService();
+  const transport = createRouterTransport(
+    (router) => {
+      router.service(DiscoveryService, { health: () => (handled++, { status: "discovery" }) });
+      router.service(Other, { health: () => ({ status: "other" }) });
+    },
+    { router: { interceptors: [setCaller, limit.interceptor] } },
+  );
+  const discovery = createClient(DiscoveryService, transport);
+  const other = createClient(Other, transport);
+
+  for (let i = 0; i < 3; i++) t.equal((await other.health({})).status, "other", `another service's Health #${i + 1} is not counted`);
+  t.equal((await discovery.health({})).status, "discovery", "so DiscoveryService's first Health is allowed");
+  const error = await discovery.health({}).catch((e: unknown) => e);
+  t.ok(error instanceof ConnectError, "the second is refused");
+  t.equal((error as ConnectError).code, Code.ResourceExhausted);
+  t.equal((error as ConnectError).metadata.get("retry-after"), "1", "with Retry-After");
+  t.equal(handled, 1, "the refused call never reached the handler");
+
+  caller.ip = "198.51.100.8";
+  t.equal((await discovery.health({})).status, "discovery", "the address comes from the context values");
+  clock.advance(1_000);
+  caller.ip = IP;
+  t.equal((await discovery.health({})).status, "discovery", "and the clock from createRateLimit's now");
+  t.equal(handled, 3);
+});

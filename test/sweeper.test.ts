@@ -1,0 +1,131 @@
+import t from "tap";
+import { createSweeper, type Sweepable, type SweepCounts } from "../src/sweeper.js";
+import { createFakeClock } from "./fixtures/clock.js";
+import { createManualTimers } from "./fixtures/manual-timers.js";
+
+/** A store with `backlog` expired entries of each kind, freed `budget` at a time; records each sweep call. */
+function fakeStore(backlog: { colonies: number; agents: number; relaySessions: number }) {
+  const calls: { nowMs: number; budget: number }[] = [];
+  const left = { ...backlog };
+  const store: Sweepable = {
+    sweep(nowMs, budget) {
+      calls.push({ nowMs, budget });
+      const take = (kind: keyof typeof left) => {
+        const n = Math.min(budget, left[kind]);
+        left[kind] -= n;
+        return Array.from({ length: n }, () => ({}));
+      };
+      const colonies = take("colonies");
+      const agents = take("agents");
+      const relaySessions = take("relaySessions");
+      return { colonies, agents, relaySessions, complete: colonies.length < budget && agents.length < budget && relaySessions.length < budget };
+    },
+  };
+  return { store, calls, left, refill: (more: Partial<typeof left>) => Object.assign(left, { ...left, ...more }) };
+}
+
+function setup(backlog = { colonies: 0, agents: 0, relaySessions: 0 }, budget = 10) {
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const store = fakeStore(backlog);
+  const logged: { obj: object; msg: string }[] = [];
+  const swept: { removed: SweepCounts; turns: number }[] = [];
+  let intervals = 0;
+  const sweeper = createSweeper({
+    store: store.store,
+    now: clock.now,
+    intervalMs: 60_000,
+    budget,
+    timers,
+    log: { debug: (obj, msg) => logged.push({ obj, msg }) },
+    onInterval: () => intervals++,
+    onSwept: (removed, turns) => swept.push({ removed: { ...removed }, turns }),
+  });
+  return { clock, timers, store, logged, swept, sweeper, intervals: () => intervals };
+}
+
+t.test("nothing happens before the first interval; then a sweep runs every intervalMs", async (t) => {
+  const { timers, store, clock, sweeper, intervals } = setup();
+  t.equal(store.calls.length, 0, "no sweep at start");
+  t.same(timers.scheduled, [60_000]);
+  await timers.advance(59_999);
+  t.equal(store.calls.length, 0);
+  await timers.advance(1);
+  t.equal(store.calls.length, 1, "first sweep at intervalMs");
+  t.equal(store.calls[0]?.nowMs, clock.now(), "the sweep reads the clock");
+  t.equal(intervals(), 1, "onInterval runs with each tick");
+  await timers.advance(60_000 * 3);
+  t.equal(store.calls.length, 4, "one per interval");
+  t.equal(intervals(), 4);
+  sweeper.stop();
+});
+
+t.test("a backlog is freed budget entries per kind per turn, across turns, and logged once", async (t) => {
+  const { timers, store, logged, swept, sweeper } = setup({ colonies: 25, agents: 3, relaySessions: 0 }, 10);
+  t.equal(await timers.next(), 60_000, "the tick");
+  t.equal(store.calls.length, 1, "the first turn runs at the tick");
+  t.ok(store.calls.every((c) => c.budget === 10));
+  t.equal(timers.pending(), 2, "the next turn and the next tick are scheduled");
+  t.equal(await timers.next(), 0, "the next turn is due at once (another event-loop turn)");
+  t.equal(await timers.next(), 0);
+  t.equal(store.calls.length, 3, "25 colonies take three turns of 10");
+  t.same(store.left, { colonies: 0, agents: 0, relaySessions: 0 });
+  t.same(logged, [{ obj: { colonies: 25, agents: 3, relaySessions: 0, turns: 3 }, msg: "swept expired leases" }]);
+  t.same(swept, [{ removed: { colonies: 25, agents: 3, relaySessions: 0 }, turns: 3 }]);
+  t.equal(timers.pending(), 1, "only the next tick is left");
+  sweeper.stop();
+});
+
+t.test("a sweep that removes nothing logs nothing but still reports", async (t) => {
+  const { timers, logged, swept, sweeper } = setup();
+  await timers.advance(60_000);
+  t.same(logged, []);
+  t.same(swept, [{ removed: { colonies: 0, agents: 0, relaySessions: 0 }, turns: 1 }]);
+  sweeper.stop();
+});
+
+t.test("a tick while a sweep is still in progress does not start a second one; stop ends it between turns", async (t) => {
+  const { timers, store, clock, sweeper, swept, intervals } = setup({ colonies: 1_000, agents: 0, relaySessions: 0 }, 1);
+  // Each turn costs a second of (fake) time, so the sweep outlasts the interval.
+  const sweep = store.store.sweep.bind(store.store);
+  store.store.sweep = (nowMs, budget) => {
+    clock.advance(1_000);
+    return sweep(nowMs, budget);
+  };
+  t.equal(await timers.next(), 60_000, "the first tick starts a sweep");
+  const first = sweeper.sweepNow();
+  t.equal(sweeper.sweepNow(), first, "sweepNow joins the sweep in progress");
+  while (intervals() < 2) await timers.next();
+  t.equal(intervals(), 2, "the second tick came");
+  t.same(swept, [], "the first sweep is still running");
+  t.equal(timers.pending(), 2, "one chain of turns and the next tick: no second sweep");
+  const calls = store.calls.length;
+  await timers.next();
+  t.equal(store.calls.length, calls + 1, "one turn at a time");
+  sweeper.stop();
+  const counts = await first;
+  t.equal(counts.colonies, calls + 1, "stop ends the sweep with what it removed");
+  t.equal(swept.length, 1, "and reports it");
+  await timers.settle();
+  t.equal(timers.pending(), 0, "stop clears the tick and the next turn");
+  t.equal(store.calls.length, calls + 1, "no turn runs after stop");
+});
+
+t.test("sweepNow sweeps at once and resolves with what it removed", async (t) => {
+  const { sweeper, store } = setup({ colonies: 2, agents: 1, relaySessions: 4 });
+  const counts = await sweeper.sweepNow();
+  t.same(counts, { colonies: 2, agents: 1, relaySessions: 4 });
+  t.equal(store.calls.length, 1);
+  sweeper.stop();
+  t.same(await sweeper.sweepNow(), { colonies: 0, agents: 0, relaySessions: 0 }, "a stopped sweeper sweeps no more");
+  t.equal(store.calls.length, 1);
+});
+
+t.test("stop clears the timer; calling it twice is harmless", async (t) => {
+  const { timers, store, sweeper } = setup();
+  sweeper.stop();
+  sweeper.stop();
+  t.equal(timers.pending(), 0);
+  await timers.advance(600_000);
+  t.equal(store.calls.length, 0);
+});
