@@ -14,7 +14,7 @@ import { isPublicIp } from "../net/address.js";
 import { parseHostPort } from "../net/host-port.js";
 import type { Registry } from "../registry/index.js";
 import type { TokenSigner } from "../tokens/index.js";
-import { connectErrorFromRegistry } from "./errors.js";
+import type { CallContext } from "./call.js";
 import * as check from "./validate.js";
 
 /** An Endpoint as stored: a copy of the client's, or one the service built. */
@@ -92,12 +92,13 @@ type Methods = (typeof DiscoveryService)["method"];
 
 /**
  * One function per RPC, independent of how the request arrived: the decoded
- * request and the caller's IP address (normalized, undefined when unknown)
- * in, the response (or a thrown ConnectError) out. Synchronous.
+ * request and the call's context in, the response (or a thrown error) out.
+ * Registry refusals are thrown as they are: the error-mapping step turns
+ * them into Connect errors.
  */
 export type DiscoveryHandlers = {
   [K in keyof Methods]: Methods[K] extends DescMethodUnary<infer I, infer O>
-    ? (req: MessageShape<I>, clientIp: string | undefined) => MessageInitShape<O>
+    ? (req: MessageShape<I>, ctx: CallContext) => MessageInitShape<O> | Promise<MessageInitShape<O>>
     : never;
 };
 
@@ -117,8 +118,8 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
   }));
   let nextRelay = 0;
 
-  return mapRegistryErrors({
-    registerColony(req, clientIp) {
+  return {
+    registerColony(req, { clientIp }) {
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
       check.endpoints(req.endpoints, "endpoints", true);
@@ -172,7 +173,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    registerAgent(req, clientIp) {
+    registerAgent(req, { clientIp }) {
       check.id(req.agentId, "agent_id");
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
@@ -276,25 +277,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
     ackBootstrapRendezvous() {
       throw rendezvousUnimplemented("AckBootstrapRendezvous");
     },
-  });
-}
-
-/**
- * Every handler, with the registry's domain errors (split-brain, capacity,
- * relay sessions) turned into Connect errors: one place for all of them.
- */
-function mapRegistryErrors(handlers: DiscoveryHandlers): DiscoveryHandlers {
-  const mapped: Record<string, unknown> = {};
-  for (const [name, handler] of Object.entries(handlers) as [string, (req: unknown, ip: string | undefined) => unknown][]) {
-    mapped[name] = (req: unknown, ip: string | undefined) => {
-      try {
-        return handler(req, ip);
-      } catch (error) {
-        throw connectErrorFromRegistry(error);
-      }
-    };
-  }
-  return mapped as DiscoveryHandlers;
+  };
 }
 
 /** The caller's address as the service sees it, when it is public: `{ip, port: 0, protocol: "udp"}`. */

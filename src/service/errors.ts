@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RegistryError, type RegistryErrorCode } from "../registry/index.js";
+import type { Step } from "./call.js";
 
 const CODES: Record<RegistryErrorCode, Code> = {
   split_brain: Code.AlreadyExists,
@@ -19,3 +20,12 @@ export function connectErrorFromRegistry(error: unknown): unknown {
   }
   return error;
 }
+
+/** The error-mapping step: registry refusals thrown inside it leave as Connect errors. */
+export const errorMappingStep: Step = async (call, next) => {
+  try {
+    return await next(call);
+  } catch (error) {
+    throw connectErrorFromRegistry(error);
+  }
+};

@@ -1,16 +1,17 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Step } from "./call.js";
 
-/** The part of a pino logger the interceptor uses. */
+/** The part of a pino logger the logging step uses. */
 export interface RpcLogger {
   error(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
 }
 
 /**
- * Logs an RPC failure and returns what to answer: expected Connect errors are
- * logged at debug and answered as they are; anything else is logged at error
- * level with its stack and answered as a generic `internal error`, so no
- * internal detail reaches clients.
+ * What to answer for an RPC failure, logged: expected Connect errors at
+ * debug, answered as they are; anything else at error level with its stack,
+ * answered as a generic `internal error` so that no internal detail reaches
+ * clients.
  */
 export function logRpcError(log: RpcLogger, rpc: string, error: unknown): ConnectError {
   if (error instanceof ConnectError) {
@@ -18,16 +19,17 @@ export function logRpcError(log: RpcLogger, rpc: string, error: unknown): Connec
     return error;
   }
   log.error({ rpc, err: error }, "rpc failed unexpectedly");
+  // No cause: nothing of the failure may reach the client.
   return new ConnectError("internal error", Code.Internal);
 }
 
-/** Applies `logRpcError` to every RPC served through connect-es. */
-export function createLoggingInterceptor(log: RpcLogger): Interceptor {
-  return (next) => async (req) => {
+/** The logging step: every failure of the steps inside it and the handler goes through logRpcError. */
+export function loggingStep(log: RpcLogger): Step {
+  return async (call, next) => {
     try {
-      return await next(req);
+      return await next(call);
     } catch (error) {
-      throw logRpcError(log, `${req.service.typeName}/${req.method.name}`, error);
+      throw logRpcError(log, call.rpc, error);
     }
   };
 }

@@ -1,8 +1,7 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createRateLimiter, type Rate, type RateLimiter } from "../limits/rate-limiter.js";
 import { addressKey } from "../net/address.js";
-import { clientIpKey } from "./context.js";
+import type { Step } from "./call.js";
 
 /** Budgets per client address for each kind of call (`--rate-register`, `--rate-lookup`, `--rate-token`). */
 export interface RateLimits {
@@ -35,8 +34,8 @@ const NOUN: Record<Kind, string> = { register: "registrations", lookup: "lookups
 export interface RateLimit {
   /** The error to answer when a `method` call from `clientIp` is over budget; undefined when allowed (a token is taken). */
   check(method: string, clientIp: string | undefined): ConnectError | undefined;
-  /** Connect interceptor applying `check` to DiscoveryService calls. */
-  readonly interceptor: Interceptor;
+  /** The rate-limit step: applies `check` to every call before it reaches the handler. */
+  readonly step: Step;
   /** Drops idle buckets (called by the sweeper); returns how many. */
   prune(nowMs: number): number;
 }
@@ -66,16 +65,13 @@ export function createRateLimit(limits: RateLimits, now: () => number): RateLimi
       { "retry-after": String(retrySeconds) },
     );
   };
-  const interceptor: Interceptor = (next) => (req) => {
-    if (req.service.typeName === DiscoveryService.typeName) {
-      const refused = check(req.method.name, req.contextValues.get(clientIpKey));
-      if (refused !== undefined) throw refused;
-    }
-    return next(req);
+  const step: Step = (call, next) => {
+    const refused = check(call.method.name, call.ctx.clientIp);
+    return refused === undefined ? next(call) : Promise.reject(refused);
   };
   return {
     check,
-    interceptor,
+    step,
     prune: (nowMs) => limiters.register.prune(nowMs) + limiters.lookup.prune(nowMs) + limiters.token.prune(nowMs),
   };
 }

@@ -1,7 +1,9 @@
 import t from "tap";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RegistryError, type RegistryErrorCode } from "../../src/registry/index.js";
-import { connectErrorFromRegistry } from "../../src/service/errors.js";
+import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { chain, type Call } from "../../src/service/call.js";
+import { connectErrorFromRegistry, errorMappingStep } from "../../src/service/errors.js";
 
 t.test("each registry error code becomes its Connect code, keeping the message and the registry error as cause", async (t) => {
   const expected: Record<RegistryErrorCode, Code> = {
@@ -30,4 +32,25 @@ t.test("anything that is not a RegistryError is returned unchanged", async (t) =
   for (const value of [connectError, bug, lookalike, "a string", undefined, null, { code: "split_brain" }]) {
     t.equal(connectErrorFromRegistry(value), value, String(value));
   }
+});
+
+t.test("the error-mapping step turns registry refusals thrown inside it into Connect errors and passes the rest", async (t) => {
+  const call: Call = {
+    method: DiscoveryService.method.registerColony,
+    rpc: "coral.discovery.v1.DiscoveryService/RegisterColony",
+    input: {},
+    ctx: { clientIp: undefined, signal: new AbortController().signal, timeoutMs: undefined, requestHeader: () => undefined, setResponseHeader: () => {} },
+  };
+  const refusing = chain([errorMappingStep], () => {
+    throw new RegistryError("split_brain", "mesh m is already registered");
+  });
+  const refused = await refusing(call).catch((e: unknown) => e);
+  t.ok(refused instanceof ConnectError);
+  t.equal((refused as ConnectError).code, Code.AlreadyExists);
+  const bug = new TypeError("a bug");
+  const crashing = chain([errorMappingStep], async () => {
+    throw bug;
+  });
+  t.equal(await crashing(call).catch((e: unknown) => e), bug, "anything else passes unchanged, for the logging step");
+  t.same(await chain([errorMappingStep], () => ({ success: true }))(call), { success: true }, "answers pass through");
 });

@@ -1,7 +1,8 @@
 import t from "tap";
-import { Code, ConnectError, createClient, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
-import { createLoggingInterceptor, logRpcError, type RpcLogger } from "../../src/service/logging.js";
+import { chain, type Call } from "../../src/service/call.js";
+import { loggingStep, logRpcError, type RpcLogger } from "../../src/service/logging.js";
 
 interface Line {
   level: "error" | "debug";
@@ -20,13 +21,18 @@ function recordingLogger(): { log: RpcLogger; lines: Line[] } {
   };
 }
 
-/** A generated client on a router transport whose only interceptor is the logging one. */
-function loggedClient(impl: Partial<ServiceImpl<typeof DiscoveryService>>) {
+/** A chain whose only step is the logging one, around `handler`; `call(method)` runs one call. */
+function logged(handler: (call: Call) => object | Promise<object>) {
   const { log, lines } = recordingLogger();
-  const transport = createRouterTransport((router) => router.service(DiscoveryService, impl), {
-    router: { interceptors: [createLoggingInterceptor(log)] },
-  });
-  return { client: createClient(DiscoveryService, transport), lines };
+  const next = chain([loggingStep(log)], handler);
+  const call = (name: keyof typeof DiscoveryService.method, input: object = {}) =>
+    next({
+      method: DiscoveryService.method[name],
+      rpc: `${DiscoveryService.typeName}/${DiscoveryService.method[name].name}`,
+      input,
+      ctx: { clientIp: undefined, signal: new AbortController().signal, timeoutMs: undefined, requestHeader: () => undefined, setResponseHeader: () => {} },
+    });
+  return { call, lines };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
@@ -61,19 +67,17 @@ t.test("anything else is logged at error with the thrown value, and answered as 
   }
 });
 
-t.test("the interceptor lets answers through without logging", async (t) => {
-  const { client, lines } = loggedClient({ health: () => ({ status: "ok" }) });
-  t.equal((await client.health({})).status, "ok");
+t.test("the step lets answers through without logging", async (t) => {
+  const { call, lines } = logged(() => ({ status: "ok" }));
+  t.same(await call("health"), { status: "ok" });
   t.same(lines, []);
 });
 
-t.test("through the interceptor, a refusal reaches the client as it is and is logged at debug with the RPC's full name", async (t) => {
-  const { client, lines } = loggedClient({
-    lookupColony: (req) => {
-      throw new ConnectError(`colony ${req.meshId} not found`, Code.NotFound);
-    },
+t.test("through the step, a refusal reaches the caller as it is and is logged at debug with the RPC's full name", async (t) => {
+  const { call, lines } = logged((c) => {
+    throw new ConnectError(`colony ${(c.input as { meshId: string }).meshId} not found`, Code.NotFound);
   });
-  const error = await rejection(client.lookupColony({ meshId: "m" }));
+  const error = await rejection(call("lookupColony", { meshId: "m" }));
   t.equal(error.code, Code.NotFound);
   t.equal(error.rawMessage, "colony m not found");
   t.same(lines, [
@@ -81,15 +85,13 @@ t.test("through the interceptor, a refusal reaches the client as it is and is lo
   ]);
 });
 
-t.test("through the interceptor, a crash reaches the client as internal error and is logged at error", async (t) => {
+t.test("through the step, a crash reaches the caller as internal error and is logged at error", async (t) => {
   const bug = new Error("registry invariant broken: lease 42 in two buckets");
-  const { client, lines } = loggedClient({
-    registerColony: async () => {
-      await Promise.resolve();
-      throw bug;
-    },
+  const { call, lines } = logged(async () => {
+    await Promise.resolve();
+    throw bug;
   });
-  const error = await rejection(client.registerColony({ meshId: "m" }));
+  const error = await rejection(call("registerColony", { meshId: "m" }));
   t.equal(error.code, Code.Internal);
   t.equal(error.rawMessage, "internal error");
   t.notMatch(error.message, /invariant|lease 42/, "nothing internal leaks");

@@ -1,15 +1,7 @@
 import t from "tap";
-import { create, createFileRegistry } from "@bufbuild/protobuf";
-import type { GenService } from "@bufbuild/protobuf/codegenv2";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, createRouterTransport, type Interceptor } from "@connectrpc/connect";
-import {
-  DiscoveryService,
-  file_coral_discovery_v1_discovery,
-  type HealthRequestSchema,
-  type HealthResponseSchema,
-} from "../../gen/coral/discovery/v1/discovery_pb.js";
-import { clientIpKey } from "../../src/service/context.js";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { chain, type Call } from "../../src/service/call.js";
 import { createRateLimit, type RateLimits } from "../../src/service/rate-limit.js";
 import { createFakeClock } from "../fixtures/clock.js";
 
@@ -133,63 +125,27 @@ t.test("prune drops the idle buckets of all three kinds and says how many", asyn
   t.equal(limit.prune(start + 120_000), 0, "nothing left");
 });
 
-type OtherService = GenService<{ health: { methodKind: "unary"; input: typeof HealthRequestSchema; output: typeof HealthResponseSchema } }>;
-
-/** A second service with a method named like one of ours, to show the limit looks at the service too. */
-function otherService(): OtherService {
-  const registry = createFileRegistry(
-    create(FileDescriptorProtoSchema, {
-      name: "test/other.proto",
-      package: "test.v1",
-      syntax: "proto3",
-      dependency: [file_coral_discovery_v1_discovery.proto.name],
-      service: [
-        {
-          name: "Other",
-          method: [{ name: "Health", inputType: ".coral.discovery.v1.HealthRequest", outputType: ".coral.discovery.v1.HealthResponse" }],
-        },
-      ],
-    }),
-    (name) => (name === file_coral_discovery_v1_discovery.proto.name ? file_coral_discovery_v1_discovery : undefined),
-  );
-  const service = registry.getService("test.v1.Other");
-  if (service === undefined) throw new Error("test.v1.Other not built");
-  return service as unknown as OtherService;
-}
-
-t.test("the interceptor refuses over-budget DiscoveryService calls before the handler, and lets other services through", async (t) => {
+t.test("the step refuses over-budget calls before the handler, per address, on the injected clock", async (t) => {
   const clock = createFakeClock();
   const one = { perSecond: 1, burst: 1 };
   const limit = createRateLimit({ register: one, lookup: one, token: one }, clock.now);
-  const caller = { ip: IP as string | undefined };
-  const setCaller: Interceptor = (next) => (req) => {
-    req.contextValues.set(clientIpKey, caller.ip);
-    return next(req);
-  };
   let handled = 0;
-  const Other = otherService();
-  const transport = createRouterTransport(
-    (router) => {
-      router.service(DiscoveryService, { health: () => (handled++, { status: "discovery" }) });
-      router.service(Other, { health: () => ({ status: "other" }) });
-    },
-    { router: { interceptors: [setCaller, limit.interceptor] } },
-  );
-  const discovery = createClient(DiscoveryService, transport);
-  const other = createClient(Other, transport);
-
-  for (let i = 0; i < 3; i++) t.equal((await other.health({})).status, "other", `another service's Health #${i + 1} is not counted`);
-  t.equal((await discovery.health({})).status, "discovery", "so DiscoveryService's first Health is allowed");
-  const error = await discovery.health({}).catch((e: unknown) => e);
+  const next = chain([limit.step], () => (handled++, { status: "ok" }));
+  const method = DiscoveryService.method.health;
+  const call = (ip: string | undefined): Call => ({
+    method,
+    rpc: "coral.discovery.v1.DiscoveryService/Health",
+    input: {},
+    ctx: { clientIp: ip, signal: new AbortController().signal, timeoutMs: undefined, requestHeader: () => undefined, setResponseHeader: () => {} },
+  });
+  t.same(await next(call(IP)), { status: "ok" }, "the first Health is allowed");
+  const error = await next(call(IP)).catch((e: unknown) => e);
   t.ok(error instanceof ConnectError, "the second is refused");
   t.equal((error as ConnectError).code, Code.ResourceExhausted);
   t.equal((error as ConnectError).metadata.get("retry-after"), "1", "with Retry-After");
   t.equal(handled, 1, "the refused call never reached the handler");
-
-  caller.ip = "198.51.100.8";
-  t.equal((await discovery.health({})).status, "discovery", "the address comes from the context values");
+  t.same(await next(call("198.51.100.8")), { status: "ok" }, "another address has its own budget");
   clock.advance(1_000);
-  caller.ip = IP;
-  t.equal((await discovery.health({})).status, "discovery", "and the clock from createRateLimit's now");
+  t.same(await next(call(IP)), { status: "ok" }, "the budget refills on createRateLimit's clock");
   t.equal(handled, 3);
 });
