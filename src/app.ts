@@ -6,13 +6,14 @@ import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/cora
 import type { Config } from "./config/index.js";
 import { clientIp, createProxyMatcher } from "./net/address.js";
 import { createRegistry } from "./registry/index.js";
-import { createConnectUnaryFastPath } from "./server/connect-unary-fast-path.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
 import { registerReflection } from "./server/reflection.js";
-import { toServiceImpl } from "./service/connect-adapter.js";
-import { clientIpKey } from "./service/context.js";
+import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
+import { clientIpKey, routerServiceImpl } from "./server/router-service.js";
+import type { Step, UnaryHandler } from "./service/call.js";
 import { createDiscoveryService, parseRelays, type DiscoveryRegistry } from "./service/discovery-service.js";
-import { createLoggingInterceptor } from "./service/logging.js";
+import { errorMappingStep } from "./service/errors.js";
+import { loggingStep } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
@@ -51,11 +52,11 @@ export interface AppDeps {
   /** The token signing key; default the configured one, else a fresh one. */
   readonly signingKey?: SigningKey;
   /**
-   * Answer Connect JSON unary requests without connect-es's generic machinery
-   * (same bytes, several times cheaper; see src/server/connect-unary-fast-path.ts).
-   * Default true.
+   * Serve DiscoveryService's unary RPCs on the road (src/server/road), the
+   * default; false serves them through connect-es's router with the same
+   * handlers and steps, the reference the road is compared with.
    */
-  readonly connectFastPath?: boolean;
+  readonly unaryRoad?: boolean;
   /** Pino logger options or a logger instance for Fastify; default: level from config, JSON to stdout. */
   readonly logger?: boolean | object;
 }
@@ -119,18 +120,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ? createRateLimit({ register: config.rateRegister, lookup: config.rateLookup, token: config.rateToken }, now)
     : undefined;
   const ipOf = (req: FastifyRequest) => clientIp(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);
-  if (deps.connectFastPath ?? true) {
-    app.addHook(
-      "preHandler",
-      createConnectUnaryFastPath({ handlers: service, rateLimit, log: app.log, maxBodyBytes: config.maxBodyBytes, clientIp: ipOf }),
-    );
+  // The one list of cross-cutting steps every unary RPC passes, outermost first.
+  const steps: Step[] = [loggingStep(app.log), errorMappingStep, ...(rateLimit === undefined ? [] : [rateLimit.step])];
+  const handlers = service as unknown as Record<string, UnaryHandler>;
+  const unaryRoad = deps.unaryRoad ?? true;
+  if (unaryRoad) {
+    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, clientIp: ipOf, log: app.log });
   }
+  // connect-es's router keeps what the road does not do: gRPC server reflection (a stream).
   await app.register(fastifyConnectPlugin, {
     routes(router) {
-      router.service(DiscoveryService, toServiceImpl(service));
+      if (!unaryRoad) router.service(DiscoveryService, routerServiceImpl(DiscoveryService, handlers, steps));
       registerReflection(router, [file_coral_discovery_v1_discovery]);
     },
-    interceptors: [createLoggingInterceptor(app.log), ...(rateLimit === undefined ? [] : [rateLimit.interceptor])],
     readMaxBytes: config.maxBodyBytes,
     contextValues: (req) => createContextValues().set(clientIpKey, ipOf(req)),
   });
@@ -153,6 +155,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return jwksBody;
   });
 
+  // An RPC to a method that does not exist is answered as RPC servers do
+  // (unimplemented), before any body parser sees it; any other path is a 404.
+  app.addHook("onRequest", async (req, reply) => {
+    if (req.is404) answerUnknownMethod(req, reply);
+  });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ code: "not_found", message: `no route for ${req.method} ${req.url.slice(0, 200)}` });
   });

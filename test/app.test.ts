@@ -111,11 +111,11 @@ t.test("the sweeper runs every --cleanup-interval on the app's timers and stops 
 });
 
 t.test("rate limits, when on, are applied to RPCs on both roads, and idle buckets are pruned at each sweep", async (t) => {
-  for (const connectFastPath of [true, false]) {
+  for (const unaryRoad of [true, false]) {
     const clock = createFakeClock();
     const timers = createManualTimers(clock);
     const config = resolveConfig({ logLevel: "silent", host: "127.0.0.1", port: 0, rateLimit: true, rateLookup: "1:2" });
-    const app = await buildApp({ config, now: clock.now, timers, connectFastPath });
+    const app = await buildApp({ config, now: clock.now, timers, unaryRoad });
     t.teardown(() => app.close());
     await app.listen({ host: "127.0.0.1", port: 0 });
     const { port } = app.server.address() as { port: number };
@@ -123,7 +123,7 @@ t.test("rate limits, when on, are applied to RPCs on both roads, and idle bucket
     await client.health({});
     await client.health({});
     const refused = await client.health({}).catch((e: unknown) => ConnectError.from(e));
-    t.equal((refused as ConnectError).code, Code.ResourceExhausted, `the third lookup in a burst of 2 is refused (fast path ${connectFastPath})`);
+    t.equal((refused as ConnectError).code, Code.ResourceExhausted, `the third lookup in a burst of 2 is refused (road ${unaryRoad})`);
     clock.advance(60_000);
     await timers.next(); // the sweeper's tick prunes idle buckets
     t.ok(await client.health({}), "a minute later the address has its burst back");
