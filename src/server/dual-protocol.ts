@@ -119,6 +119,7 @@ function createDualProtocolServer(
     },
     handler,
   );
+  const h2Handler = handler as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
   const h2 = http2.createServer(
     {
       settings: {
@@ -126,7 +127,18 @@ function createDualProtocolServer(
         maxHeaderListSize: o.http2MaxHeaderListSize,
       },
     },
-    handler as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+    // Node advertises SETTINGS_MAX_HEADER_LIST_SIZE but accepts larger header
+    // lists (up to its own ~64 KiB): the limit is enforced here, as HTTP/1.1's
+    // parser does, with a 431. (An unread request body: Node resets the stream
+    // with NO_ERROR once the answer is out.)
+    (req, res) => {
+      if (headerListSize(req.rawHeaders) > o.http2MaxHeaderListSize) {
+        res.writeHead(431, { "content-length": "0" });
+        res.end();
+        return;
+      }
+      h2Handler(req, res);
+    },
   );
 
   // The h1 server enforces requestTimeout itself; an h2 stream only has the
@@ -275,6 +287,13 @@ function createDualProtocolServer(
       return netClose(callback);
     },
   });
+}
+
+/** A header list's size as HTTP/2 counts it (RFC 9113 6.5.2): name and value octets plus 32 per field. */
+function headerListSize(rawHeaders: readonly string[]): number {
+  let size = 0;
+  for (const field of rawHeaders) size += Buffer.byteLength(field);
+  return size + (rawHeaders.length / 2) * 32;
 }
 
 function checkingIntervalMs(o: DualProtocolOptions): number {

@@ -701,3 +701,24 @@ t.test("invalid options are all reported at once", async (t) => {
   );
   t.doesNotThrow(() => createDualProtocolServerFactory(OPTIONS));
 });
+
+t.test("an h2 header list over http2MaxHeaderListSize gets 431 (Node only advertises the limit); the session goes on", async (t) => {
+  const { port } = await startDualServer(t, { http2MaxHeaderListSize: 2048 });
+  const session = h2Connect(t, port);
+  const refused = await new Promise<{ status: number; rstCode: number | undefined }>((resolve) => {
+    const req = session.request({ ":method": "POST", ":path": "/ping", "x-big": "a".repeat(4096) });
+    let status = 0;
+    req.on("response", (h) => (status = Number(h[":status"])));
+    req.on("close", () => resolve({ status, rstCode: req.rstCode }));
+    req.on("error", () => {});
+    req.resume();
+    // The body is never finished: the server's RST_STREAM (NO_ERROR) ends the stream once the 431 is out.
+    req.write("partial");
+  });
+  t.equal(refused.status, 431);
+  t.equal(refused.rstCode, http2.constants.NGHTTP2_NO_ERROR, "the unread request is cut with NO_ERROR");
+  const fine = await h2Get(session);
+  t.equal(fine.status, 200, "headers within the limit are served on the same session");
+  const justUnder = await h2Request(session, "GET", `/ping?${"q".repeat(1500)}`);
+  t.equal(justUnder.status, 200, "a large but allowed header list reaches the app");
+});
