@@ -1,22 +1,29 @@
 // Throughput of the real app against a bare Fastify route, in the same run.
 //
-// A child process runs both servers on 127.0.0.1: the app from buildApp
-// (config from loadConfig, log level silent) and a bare
-// `fastify({ logger: false })` with `app.post("/echo", async r => r.body)`.
-// This process drives each case with CONNECTIONS keep-alive HTTP/1.1
+// A child process runs the servers on 127.0.0.1: the app from buildApp (log
+// level silent, rate limits off: one loopback address would be throttled),
+// the same app serving its unary RPCs through connect-es's router instead of
+// the road (the reference), the app with the rate limiter on and a budget it
+// never reaches, and a bare `fastify({ logger: false })` with
+// `app.post("/echo", async r => r.body)`.
+//
+// HTTP/1.1: this process drives each case with CONNECTIONS keep-alive
 // connections (node:http Agent), one request at a time per connection, for a
 // 1 s warm-up and a SECONDS s measurement. Cases: bare echo JSON; Connect JSON
 // LookupColony (hits on 1,000 seeded meshes); Connect JSON RegisterColony
-// (heartbeat renewals of those meshes); Connect binary LookupColony. Where
-// the build has per-address rate limits, the app runs with --rate-limit off
-// (one loopback address would be throttled), plus one LookupColony case
-// against a second app with the limiter on and a budget it never reaches.
+// (heartbeat renewals of those meshes); Connect binary LookupColony; gRPC-Web.
+// h2c: h2load (Debian package nghttp2-client; skipped with a note when it is
+// missing) with H2_CLIENTS connections x H2_STREAMS concurrent streams sends
+// LookupColony as gRPC and as Connect JSON, on the road and on connect-es.
 // "server CPU/req" is the child's process.cpuUsage() delta (user + system,
 // read over IPC) divided by completed requests; it is the least noisy figure,
 // since client and servers share the machine's cores.
 //
-//   npm run build && node scripts/bench.mjs       (or: npm run bench; ~35 s)
-import { fork } from "node:child_process";
+//   npm run build && node scripts/bench.mjs       (or: npm run bench; ~70 s)
+import { execFile, fork } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createHash } from "node:crypto";
 import * as http from "node:http";
 import { availableParallelism, loadavg } from "node:os";
@@ -28,6 +35,8 @@ const SECONDS = 5;
 const WARMUP_SECONDS = 1;
 const MESHES = 1000;
 const HOST = "127.0.0.1";
+const H2_CLIENTS = 20;
+const H2_STREAMS = 10;
 
 if (process.argv[2] === "--serve") {
   await serve();
@@ -40,24 +49,20 @@ async function serve() {
   const { default: fastify } = await import("fastify");
   const { buildApp } = await import("../dist/src/app.js");
 
-  const { OPTIONS, loadConfig } = await import("../dist/src/config.js");
-  const base = ["--port", "0", "--host", HOST, "--log-level", "silent"];
-  // Per-address rate limits (where the build has them) would throttle a
-  // one-address load generator: the main app runs with them off, and a second
-  // app with them on but a budget never reached, to show the limiter's cost.
-  const hasRateLimits = OPTIONS.some((o) => o.flag === "rate-limit");
-  const start = async (args, deps = {}) => {
-    const config = loadConfig([...base, ...args], {});
+  const { resolveConfig } = await import("../dist/src/config/index.js");
+  // Per-address rate limits would throttle a one-address load generator: the
+  // main app runs with them off, and a second app with them on but a budget
+  // never reached, to show the limiter's cost.
+  const start = async (settings, deps = {}) => {
+    const config = resolveConfig({ port: 0, host: HOST, logLevel: "silent", rateLimit: false, ...settings });
     const app = await buildApp({ config, ...deps });
     await app.listen({ port: config.port, host: config.host });
     return app;
   };
-  const app = await start(hasRateLimits ? ["--rate-limit", "off"] : []);
-  // The same app with every request going through connect-es (no JSON fast path).
-  const generic = await start(hasRateLimits ? ["--rate-limit", "off"] : [], { connectFastPath: false });
-  const limited = hasRateLimits
-    ? await start(["--rate-limit", "on", "--rate-lookup", "1000000:1000000", "--rate-register", "1000000:1000000"])
-    : undefined;
+  const app = await start({});
+  // The same handlers and steps, served through connect-es's router instead of the road.
+  const generic = await start({}, { unaryRoad: false });
+  const limited = await start({ rateLimit: true, rateLookup: "1000000:1000000", rateRegister: "1000000:1000000" });
 
   const bare = fastify({ logger: false });
   bare.post("/echo", async (r) => r.body);
@@ -117,6 +122,12 @@ async function measure({ ready }, serverCpuMicros) {
     "../dist/gen/coral/discovery/v1/discovery_pb.js"
   );
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const grpcFrame = (payload) => {
+    const frame = Buffer.alloc(5 + payload.length);
+    frame.writeUInt32BE(payload.length, 1);
+    frame.set(payload, 5);
+    return frame;
+  };
 
   function post(port, path, headers, body) {
     return new Promise((resolve, reject) => {
@@ -175,7 +186,7 @@ async function measure({ ready }, serverCpuMicros) {
       check: (res) => JSON.parse(res.body).success === true,
     },
     {
-      name: "  same, through connect-es (fast path off)",
+      name: "  same, through connect-es's router",
       requests: meshBodies((i) =>
         request(ready.generic, rpc("LookupColony"), Buffer.from(JSON.stringify({ meshId: `mesh-${i}` }))),
       ),
@@ -197,6 +208,13 @@ async function measure({ ready }, serverCpuMicros) {
         ),
       ),
       check: (res, i) => fromBinary(LookupColonyResponseSchema, res.body).meshId === `mesh-${i}`,
+    },
+    {
+      name: "gRPC-Web LookupColony (hit)",
+      requests: meshBodies((i) =>
+        request(ready.app, rpc("LookupColony"), grpcFrame(toBinary(LookupColonyRequestSchema, create(LookupColonyRequestSchema, { meshId: `mesh-${i}` }))), "application/grpc-web+proto"),
+      ),
+      check: (res, i) => fromBinary(LookupColonyResponseSchema, res.body.subarray(5, 5 + res.body.readUInt32BE(1))).meshId === `mesh-${i}`,
     },
   ];
   if (ready.limited !== undefined) {
@@ -273,24 +291,53 @@ async function measure({ ready }, serverCpuMicros) {
 
   agent.destroy();
 
+  // h2c with h2load: gRPC and Connect JSON, on the road and on connect-es's router.
+  const h2cases = [
+    { name: "h2c gRPC LookupColony", port: ready.app, type: "application/grpc", body: grpcFrame(toBinary(LookupColonyRequestSchema, create(LookupColonyRequestSchema, { meshId: "mesh-7" }))) },
+    { name: "h2c Connect JSON LookupColony", port: ready.app, type: "application/json", body: Buffer.from('{"meshId":"mesh-7"}') },
+    { name: "  h2c gRPC through connect-es's router", port: ready.generic, type: "application/grpc", body: grpcFrame(toBinary(LookupColonyRequestSchema, create(LookupColonyRequestSchema, { meshId: "mesh-7" }))) },
+    { name: "  h2c Connect JSON through connect-es's router", port: ready.generic, type: "application/json", body: Buffer.from('{"meshId":"mesh-7"}') },
+  ];
+  const h2load = await runs("h2load", ["--version"]);
+  if (h2load === undefined) {
+    process.stderr.write("bench: h2load not found (apt-get install nghttp2-client): skipping the h2c cases\n");
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), "coral-bench-"));
+    for (const c of h2cases) {
+      const file = join(dir, "body.bin");
+      writeFileSync(file, c.body);
+      const args = ["-c", String(H2_CLIENTS), "-m", String(H2_STREAMS), "-d", file, "-H", `content-type: ${c.type}`, "-H", "te: trailers", `http://${HOST}:${c.port}${rpc("LookupColony")}`];
+      await runs("h2load", ["-D", String(WARMUP_SECONDS), ...args]);
+      const cpuBefore = await serverCpuMicros();
+      const out = (await runs("h2load", ["-D", String(SECONDS), ...args])) ?? "";
+      const cpuAfter = await serverCpuMicros();
+      const done = Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0);
+      const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? 0) + Number(/(\d+) errored/.exec(out)?.[1] ?? 0);
+      const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
+      const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1] ?? "?";
+      results.push({ name: c.name, rps, p50: Number.NaN, p99: Number.NaN, mean, serverCpuUs: (cpuAfter - cpuBefore) / Math.max(1, done), clientCpuUs: Number.NaN, errors: failed });
+    }
+  }
+
   const bare = results[0];
   const rows = [
     ["case", "req/s", "p50", "p99", "server CPU/req", "vs bare (CPU)", "client CPU/req", "errors"],
     ...results.map((r) => [
       r.name,
       Math.round(r.rps).toLocaleString("en"),
-      `${r.p50.toFixed(2)} ms`,
-      `${r.p99.toFixed(2)} ms`,
+      Number.isNaN(r.p50) ? `mean ${r.mean}` : `${r.p50.toFixed(2)} ms`,
+      Number.isNaN(r.p99) ? "-" : `${r.p99.toFixed(2)} ms`,
       `${Math.round(r.serverCpuUs)} µs`,
       `${(r.serverCpuUs / bare.serverCpuUs).toFixed(1)}x`,
-      `${Math.round(r.clientCpuUs)} µs`,
+      Number.isNaN(r.clientCpuUs) ? "h2load" : `${Math.round(r.clientCpuUs)} µs`,
       String(r.errors),
     ]),
   ];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   process.stdout.write(
     `node ${process.version}, load average ${loadavg()[0].toFixed(2)} on ${availableParallelism()} CPUs; ` +
-      `${CONNECTIONS} keep-alive HTTP/1.1 connections, ${SECONDS} s per case after ${WARMUP_SECONDS} s warm-up, loopback\n\n`,
+      `${CONNECTIONS} keep-alive HTTP/1.1 connections (h2c: h2load, ${H2_CLIENTS} connections x ${H2_STREAMS} streams), ` +
+      `${SECONDS} s per case after ${WARMUP_SECONDS} s warm-up, loopback\n\n`,
   );
   for (const [i, r] of rows.entries()) {
     process.stdout.write(`| ${r.map((cell, c) => cell.padEnd(widths[c])).join(" | ")} |\n`);
@@ -302,4 +349,11 @@ async function measure({ ready }, serverCpuMicros) {
       .map((r) => `${r.name.split(" (")[0]} ${(r.rps / bare.rps).toFixed(2)}`)
       .join(", ")}\n`,
   );
+}
+
+/** Runs a command to completion; its stdout, or undefined when it cannot run. */
+function runs(command, args) {
+  return new Promise((resolve) => {
+    execFile(command, args, { maxBuffer: 16 << 20 }, (error, stdout) => resolve(error !== null && error.code === "ENOENT" ? undefined : stdout));
+  });
 }

@@ -31,7 +31,7 @@ export function loadConfig(argv: readonly string[], env: Env, io: ConfigIo = def
   const problems: string[] = [];
   const flags = parseFlags(argv, problems);
   return build(
-    (key, spec) => {
+    (_key, spec) => {
       const texts = flags.get(spec.flag);
       if (texts !== undefined) return { kind: "flag", from: `--${spec.flag}`, texts };
       return fromEnv(spec, env);
