@@ -1,6 +1,7 @@
 export { createRegistry } from "./registry.js";
 export type {
   AgentLease,
+  EntrySizes,
   ColonyLease,
   Registry,
   RegistryCounts,

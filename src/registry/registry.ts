@@ -1,15 +1,24 @@
 import { RegistryError } from "./errors.js";
 import { createLeaseTable } from "./lease-table.js";
 
-export interface RegistryOptions {
+export interface RegistryOptions<C, A, R> {
   /** Lease length of colonies and agents, in milliseconds (the server-wide `--ttl`). */
   readonly ttlMs: number;
   /** Lease length of relay sessions, in milliseconds (`--relay-session-ttl`). */
   readonly relaySessionTtlMs: number;
   /** The clock, in Unix milliseconds. Injected: the registry never reads time itself. */
   readonly now: () => number;
-  /** Capacity: new entries beyond these are refused; renewals always succeed. */
+  /** Capacity: new entries beyond these are refused; renewals always succeed (unless they grow past `bytes`). */
   readonly limits: RegistryLimits;
+  /** What each entry costs in memory, estimated from its content: what the byte budget counts. */
+  readonly sizeOf: EntrySizes<C, A, R>;
+}
+
+/** Estimated memory of one stored entry, in bytes (lease, payload, map and index entries). */
+export interface EntrySizes<C, A, R> {
+  colony(meshId: string, pubkey: string, data: C): number;
+  agent(meshId: string, agentId: string, pubkey: string, data: A): number;
+  relay(sessionId: string, meshId: string, data: R): number;
 }
 
 /** How many entries the registry holds at most. */
@@ -22,6 +31,8 @@ export interface RegistryLimits {
   readonly agents: number;
   /** Open relay sessions (`--max-relay-sessions`). */
   readonly relaySessions: number;
+  /** Estimated memory of all stored entries, bytes (`--max-registry-bytes`). */
+  readonly bytes: number;
 }
 
 /** A colony's stored registration: what it sent (`data`) plus the lease. */
@@ -32,6 +43,8 @@ export interface ColonyLease<D> {
   /** Unix ms of the registration that created this lease. */
   readonly lastSeenMs: number;
   readonly expiresAtMs: number;
+  /** Estimated memory of the entry (EntrySizes). */
+  readonly bytes: number;
 }
 
 export interface AgentLease<D> extends ColonyLease<D> {
@@ -43,6 +56,8 @@ export interface RelaySession<D> {
   readonly meshId: string;
   readonly data: D;
   readonly expiresAtMs: number;
+  /** Estimated memory of the entry (EntrySizes). */
+  readonly bytes: number;
 }
 
 export interface SweepResult<C, A, R> {
@@ -57,6 +72,8 @@ export interface RegistryCounts {
   readonly colonies: number;
   readonly agents: number;
   readonly relaySessions: number;
+  /** Estimated memory of every stored entry, expired-but-unswept ones included (they still take it). */
+  readonly bytes: number;
 }
 
 /**
@@ -68,7 +85,9 @@ export interface Registry<C, A, R> {
   /**
    * Registers or renews the colony of `meshId`; a registration replaces the
    * stored one wholesale. Throws `RegistryError("split_brain")` when another
-   * pubkey holds an active lease on the mesh, leaving that lease untouched.
+   * pubkey holds an active lease on the mesh, leaving that lease untouched,
+   * and `capacity_exceeded` when a new colony would pass a cap or the byte
+   * budget, or a renewal would grow the registry past the budget.
    */
   registerColony(meshId: string, pubkey: string, data: C): ColonyLease<C>;
   /** The active colony of `meshId`, or undefined. */
@@ -103,17 +122,25 @@ export interface Registry<C, A, R> {
 /** Expired entries a registration at capacity may free to make room (~2 µs each). */
 const CAPACITY_SWEEP_BUDGET = 1_000;
 
-export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A, R> {
-  const { ttlMs, now, limits } = options;
+export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Registry<C, A, R> {
+  const { ttlMs, now, limits, sizeOf } = options;
   const relayTtlMs = options.relaySessionTtlMs;
   const colonies = createLeaseTable<ColonyLease<C>>();
   const agents = createLeaseTable<AgentLease<A>>();
   const relays = createLeaseTable<RelaySession<R>>();
   /** Stored agents per mesh, expired-but-unswept ones included (they go with the sweep). */
   const agentsPerMesh = new Map<string, number>();
+  /** Estimated memory of every stored entry, expired-but-unswept ones included. */
+  let totalBytes = 0;
 
+  const freed = <L extends { bytes: number }>(removed: L[]): L[] => {
+    for (const lease of removed) totalBytes -= lease.bytes;
+    return removed;
+  };
+  const sweepColonies = (nowMs: number, limit?: number) => freed(colonies.sweep(nowMs, limit));
+  const sweepRelays = (nowMs: number, limit?: number) => freed(relays.sweep(nowMs, limit));
   function sweepAgents(nowMs: number, limit?: number): AgentLease<A>[] {
-    const removed = agents.sweep(nowMs, limit);
+    const removed = freed(agents.sweep(nowMs, limit));
     for (const agent of removed) {
       const left = (agentsPerMesh.get(agent.meshId) ?? 1) - 1;
       if (left === 0) agentsPerMesh.delete(agent.meshId);
@@ -121,6 +148,32 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
     }
     return removed;
   }
+  /** Stores a lease in `table`, replacing `previous` (if any) in the byte count. */
+  function store<L extends { bytes: number }>(table: { set(key: string, lease: L): void }, key: string, lease: L, previous: L | undefined): L {
+    totalBytes += lease.bytes - (previous?.bytes ?? 0);
+    table.set(key, lease);
+    return lease;
+  }
+
+  /**
+   * Makes room in the byte budget for an entry that grows the registry by
+   * `growth()` bytes (0 or less always fits; asked again after freeing, which
+   * may have removed the entry's own expired predecessor): expired entries of
+   * every kind are freed first, a bounded number; still over, it throws.
+   */
+  function ensureBytes(growth: () => number, nowMs: number, message: () => string): void {
+    ensureRoom(
+      () => growth() > 0 && totalBytes + growth() > limits.bytes,
+      () => {
+        sweepColonies(nowMs, CAPACITY_SWEEP_BUDGET);
+        sweepAgents(nowMs, CAPACITY_SWEEP_BUDGET);
+        sweepRelays(nowMs, CAPACITY_SWEEP_BUDGET);
+      },
+      message,
+    );
+  }
+  const budgetFull = (what: string) => () =>
+    `the registry is full: its entries take ${totalBytes} of the ${limits.bytes} bytes --max-registry-bytes allows, and ${what}`;
 
   /**
    * Makes room for one new entry: when `full()` holds, up to
@@ -144,14 +197,23 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       if (active === undefined) {
         ensureRoom(
           () => colonies.size >= limits.colonies && colonies.peek(meshId) === undefined,
-          () => colonies.sweep(nowMs, CAPACITY_SWEEP_BUDGET),
+          () => sweepColonies(nowMs, CAPACITY_SWEEP_BUDGET),
           () => `the registry is full: it holds ${limits.colonies} colonies (--max-colonies); registered colonies can still renew`,
         );
       }
+      const bytes = sizeOf.colony(meshId, pubkey, data);
+      ensureBytes(
+        () => bytes - (colonies.peek(meshId)?.bytes ?? 0),
+        nowMs,
+        budgetFull(
+          active === undefined
+            ? `a new colony takes ${bytes}; registered colonies can still renew`
+            : `this renewal would grow mesh ${meshId}'s entry to ${bytes}; renew with the same or a smaller payload`,
+        ),
+      );
       // Frozen: the expiry index files leases by expiresAtMs, which must never change behind its back.
-      const lease: ColonyLease<C> = Object.freeze({ meshId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs });
-      colonies.set(meshId, lease);
-      return lease;
+      const lease: ColonyLease<C> = Object.freeze({ meshId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes });
+      return store(colonies, meshId, lease, colonies.peek(meshId));
     },
     lookupColony(meshId) {
       return colonies.get(meshId, now());
@@ -173,11 +235,22 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
           sweep,
           () => `the registry is full: it holds ${limits.agents} agents (--max-agents); registered agents can still renew`,
         );
-        if (isNew()) agentsPerMesh.set(meshId, (agentsPerMesh.get(meshId) ?? 0) + 1);
       }
-      const lease: AgentLease<A> = Object.freeze({ meshId, agentId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs });
-      agents.set(key, lease);
-      return lease;
+      const bytes = sizeOf.agent(meshId, agentId, pubkey, data);
+      const active = stored !== undefined && nowMs < stored.expiresAtMs;
+      ensureBytes(
+        () => bytes - (agents.peek(key)?.bytes ?? 0),
+        nowMs,
+        budgetFull(
+          active
+            ? `this renewal would grow agent ${agentId}'s entry to ${bytes}; renew with the same or a smaller payload`
+            : `a new agent takes ${bytes}; registered agents can still renew`,
+        ),
+      );
+      const previous = agents.peek(key);
+      if (previous === undefined) agentsPerMesh.set(meshId, (agentsPerMesh.get(meshId) ?? 0) + 1);
+      const lease: AgentLease<A> = Object.freeze({ meshId, agentId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes });
+      return store(agents, key, lease, previous);
     },
     lookupAgent(meshId, agentId) {
       return agents.get(agentKey(meshId, agentId), now());
@@ -186,12 +259,13 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
       const nowMs = now();
       ensureRoom(
         () => relays.size >= limits.relaySessions,
-        () => relays.sweep(nowMs, CAPACITY_SWEEP_BUDGET),
+        () => sweepRelays(nowMs, CAPACITY_SWEEP_BUDGET),
         () => `all ${limits.relaySessions} relay sessions are in use (--max-relay-sessions); release unused sessions or retry later`,
       );
-      const session: RelaySession<R> = Object.freeze({ sessionId, meshId, data, expiresAtMs: nowMs + relayTtlMs });
-      relays.set(sessionId, session);
-      return session;
+      const bytes = sizeOf.relay(sessionId, meshId, data);
+      ensureBytes(() => bytes, nowMs, budgetFull(`a new relay session takes ${bytes}; release unused sessions or retry later`));
+      const session: RelaySession<R> = Object.freeze({ sessionId, meshId, data, expiresAtMs: nowMs + relayTtlMs, bytes });
+      return store(relays, sessionId, session, relays.peek(sessionId));
     },
     releaseRelaySession(sessionId, meshId) {
       const session = relays.get(sessionId, now());
@@ -205,12 +279,13 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
         );
       }
       relays.delete(sessionId);
+      totalBytes -= session.bytes;
       return session;
     },
     sweep(nowMs = now(), budget = Infinity) {
-      const colonyLeases = colonies.sweep(nowMs, budget);
+      const colonyLeases = sweepColonies(nowMs, budget);
       const agentLeases = sweepAgents(nowMs, budget);
-      const relaySessions = relays.sweep(nowMs, budget);
+      const relaySessions = sweepRelays(nowMs, budget);
       return {
         colonies: colonyLeases,
         agents: agentLeases,
@@ -224,6 +299,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions): Registry<C, A
         colonies: colonies.activeCount(nowMs),
         agents: agents.activeCount(nowMs),
         relaySessions: relays.activeCount(nowMs),
+        bytes: totalBytes,
       };
     },
   };

@@ -5,10 +5,16 @@ import { createFakeClock } from "../fixtures/clock.js";
 const TTL_MS = 300_000;
 const RELAY_TTL_MS = 30 * 60_000;
 /** Limits no test reaches unless it sets them. */
-const ROOMY = { colonies: 1_000_000, agentsPerMesh: 1_000_000, agents: 1_000_000, relaySessions: 1_000_000 };
+const ROOMY = { colonies: 1_000_000, agentsPerMesh: 1_000_000, agents: 1_000_000, relaySessions: 1_000_000, bytes: 2 ** 40 };
+/** Every entry "takes" 100 bytes, unless its payload says `{ bytes: n }`. */
+const sizeOf = {
+  colony: (_m: string, _p: string, data: unknown) => (data as { bytes?: number } | undefined)?.bytes ?? 100,
+  agent: (_m: string, _a: string, _p: string, data: unknown) => (data as { bytes?: number } | undefined)?.bytes ?? 100,
+  relay: (_s: string, _m: string, data: unknown) => (data as { bytes?: number } | undefined)?.bytes ?? 100,
+};
 
 function create<C, A, R>(now: () => number, limits: Partial<typeof ROOMY> = {}) {
-  return createRegistry<C, A, R>({ ttlMs: TTL_MS, relaySessionTtlMs: RELAY_TTL_MS, now, limits: { ...ROOMY, ...limits } });
+  return createRegistry<C, A, R>({ ttlMs: TTL_MS, relaySessionTtlMs: RELAY_TTL_MS, now, limits: { ...ROOMY, ...limits }, sizeOf });
 }
 
 function setup() {
@@ -90,7 +96,7 @@ t.test("agents are keyed by (mesh, agent) and kept apart from colonies", async (
   t.equal(registry.lookupAgent("mesh-b", "agent-1")?.data.note, "b");
   t.equal(registry.lookupAgent("mesh-c", "agent-1"), undefined, "other mesh: not found");
   t.equal(registry.lookupAgent("mesh-a", "mesh-a"), undefined);
-  t.same(registry.counts(), { colonies: 1, agents: 2, relaySessions: 0 });
+  t.same(registry.counts(), { colonies: 1, agents: 2, relaySessions: 0, bytes: 300 });
 });
 
 t.test("agent keys cannot collide through separators in the ids", async (t) => {
@@ -257,4 +263,72 @@ t.test("a budgeted sweep frees at most the budget per kind and says when more is
   t.equal(last.colonies.length, 5);
   t.equal(last.complete, true);
   t.equal(registry.counts().colonies, 0);
+});
+
+t.test("byte budget: new entries of every kind are refused past it, naming the flag; nothing is stored", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<{ bytes?: number }, { bytes?: number }, { bytes?: number }>(clock.now, { bytes: 1_000 });
+  registry.registerColony("a", "k", { bytes: 400 });
+  registry.registerAgent("a", "x", "k", { bytes: 400 });
+  t.equal(registry.counts().bytes, 800);
+  for (const [what, attempt] of [
+    ["colony", () => registry.registerColony("b", "k", { bytes: 300 })],
+    ["agent", () => registry.registerAgent("a", "y", "k", { bytes: 300 })],
+    ["relay session", () => registry.createRelaySession("s", "a", { bytes: 300 })],
+  ] as const) {
+    const error = t.throws(attempt) as RegistryError;
+    t.equal(error.code, "capacity_exceeded", what);
+    t.match(error.message, /the registry is full: its entries take 800 of the 1000 bytes --max-registry-bytes allows, and a new \S+( session)? takes 300/, what);
+  }
+  t.equal(registry.counts().bytes, 800, "refused entries take nothing");
+  t.same([registry.counts().colonies, registry.counts().agents, registry.counts().relaySessions], [1, 1, 0]);
+  t.equal(registry.registerColony("c", "k", { bytes: 200 }).bytes, 200, "an entry that still fits is stored");
+  t.equal(registry.counts().bytes, 1_000, "exactly at the budget");
+});
+
+t.test("byte budget: a renewal with the same or a smaller payload always succeeds; one that grows past it is refused", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<{ bytes?: number }, { bytes?: number }, { bytes?: number }>(clock.now, { bytes: 1_000 });
+  registry.registerColony("a", "k", { bytes: 600 });
+  registry.registerAgent("a", "x", "k", { bytes: 400 });
+  clock.advance(1_000);
+  t.ok(registry.registerColony("a", "k", { bytes: 600 }), "same size at the budget");
+  t.ok(registry.registerAgent("a", "x", "k", { bytes: 300 }), "smaller");
+  t.equal(registry.counts().bytes, 900);
+  t.ok(registry.registerColony("a", "k", { bytes: 700 }), "growth that still fits");
+  const grown = t.throws(() => registry.registerColony("a", "k", { bytes: 800 })) as RegistryError;
+  t.match(grown.message, /this renewal would grow mesh a's entry to 800; renew with the same or a smaller payload/);
+  t.equal(registry.lookupColony("a")?.bytes, 700, "the refused renewal changed nothing");
+  const agent = t.throws(() => registry.registerAgent("a", "x", "other-key", { bytes: 400 })) as RegistryError;
+  t.match(agent.message, /this renewal would grow agent x's entry to 400/, "an agent replaced by another key counts as a renewal of its entry");
+  t.equal(registry.counts().bytes, 1_000);
+});
+
+t.test("byte budget: expired entries of any kind make room without a sweeper; releases and sweeps give bytes back", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<{ bytes?: number }, { bytes?: number }, { bytes?: number }>(clock.now, { bytes: 1_000 });
+  registry.registerAgent("m", "old", "k", { bytes: 600 });
+  registry.createRelaySession("s1", "m", { bytes: 300 });
+  t.throws(() => registry.registerColony("a", "k", { bytes: 400 }), /--max-registry-bytes/);
+  clock.advance(TTL_MS);
+  t.equal(registry.registerColony("a", "k", { bytes: 400 }).meshId, "a", "the expired agent made room");
+  t.equal(registry.counts().bytes, 700);
+  registry.releaseRelaySession("s1", "m");
+  t.equal(registry.counts().bytes, 400, "a released session gives its bytes back");
+  registry.registerColony("b", "k", { bytes: 100 });
+  clock.advance(TTL_MS);
+  t.equal(registry.counts().bytes, 500, "expired, not yet swept: still stored");
+  registry.sweep();
+  t.equal(registry.counts().bytes, 0, "swept entries give their bytes back");
+});
+
+t.test("byte budget: re-registering an expired entry replaces its bytes, it does not add to them", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<{ bytes?: number }, { bytes?: number }, { bytes?: number }>(clock.now, { bytes: 1_000 });
+  registry.registerColony("a", "k", { bytes: 900 });
+  registry.registerAgent("a", "x", "k", { bytes: 100 });
+  clock.advance(TTL_MS);
+  t.ok(registry.registerColony("a", "other-key", { bytes: 900 }), "an expired mesh is free for another pubkey, in its own bytes");
+  t.ok(registry.registerAgent("a", "x", "k", { bytes: 100 }));
+  t.equal(registry.counts().bytes, 1_000);
 });
