@@ -1,7 +1,9 @@
-// Memory bound of a registry at its default caps (DEFAULT_REGISTRY_LIMITS:
-// 100,000 colonies, 100,000 agents), measured in-process with the real service handlers from
-// dist/ storing what they store for a request decoded from protobuf binary
-// (as it arrives on the wire). Heap is measured after forced GCs.
+// Memory bound of a registry at its default caps (100,000 colonies, 100,000
+// agents, --max-registry-bytes), measured in-process with the real service
+// handlers from dist/ storing what they store for a request decoded from
+// protobuf binary (as it arrives on the wire). Heap is measured after forced
+// GCs, and compared with what the byte budget counts for the same entries
+// (src/service/entry-size.ts), which must stay at or above the heap.
 //
 // Realistic payloads:
 //   colony: 3 endpoints, 5 metadata entries, an observed endpoint, mesh IPv4, connect port
@@ -32,8 +34,13 @@ if (!existsSync(new URL("src/registry/index.js", DIST))) {
 
 const { create, fromBinary, toBinary } = await import("@bufbuild/protobuf");
 const pb = await import(new URL("gen/coral/discovery/v1/discovery_pb.js", DIST).href);
-const { createRegistry, DEFAULT_REGISTRY_LIMITS } = await import(new URL("src/registry/index.js", DIST).href);
+const { createConfiguredRegistry } = await import(new URL("src/app.js", DIST).href);
+const { resolveConfig } = await import(new URL("src/config/index.js", DIST).href);
 const { createDiscoveryService } = await import(new URL("src/service/discovery-service.js", DIST).href);
+const DEFAULTS = resolveConfig({});
+const DEFAULT_REGISTRY_LIMITS = { colonies: DEFAULTS.maxColonies, agents: DEFAULTS.maxAgents, bytes: DEFAULTS.maxRegistryBytes };
+/** No caller to see: observed endpoints come from the requests. */
+const ctx = { clientIp: undefined, observedIp: undefined, timeoutMs: undefined, requestHeader: () => undefined, setResponseHeader: () => {} };
 
 const QUICK = process.argv.includes("--quick");
 const AGENT_STEPS = [25_000, 50_000, 100_000, 200_000, 500_000, 1_000_000].filter(
@@ -41,8 +48,9 @@ const AGENT_STEPS = [25_000, 50_000, 100_000, 200_000, 500_000, 1_000_000].filte
 );
 const now = () => 1_800_000_000_000; // a fixed clock: nothing expires during the measurement
 
-function newService(limits = DEFAULT_REGISTRY_LIMITS) {
-  const registry = createRegistry({ ttlMs: 300_000, now, limits });
+/** A service whose registry has the default caps, or no byte budget (to measure past it). */
+function newService(settings = {}) {
+  const registry = createConfiguredRegistry(resolveConfig(settings), now);
   let ids = 0;
   const service = createDiscoveryService({
     registry,
@@ -110,26 +118,28 @@ const meshIds = [];
 for (let i = 0; i < DEFAULT_REGISTRY_LIMITS.colonies; i++) {
   const req = colonyRequest(i);
   meshIds.push(req.meshId);
-  service.registerColony(req, undefined);
+  service.registerColony(req, ctx);
 }
 const afterColonies = heap();
 const colonyBytes = afterColonies.heap - base.heap;
 report(
   `colonies: ${registry.counts().colonies} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ` +
-    `${fmtMb(colonyBytes)} heap, ${(colonyBytes / registry.counts().colonies).toFixed(0)} B per colony (includes this script's array of the ids, ~1 MiB)`,
+    `${fmtMb(colonyBytes)} heap, ${(colonyBytes / registry.counts().colonies).toFixed(0)} B per colony (includes this script's array of the ids, ~1 MiB); ` +
+    `the byte budget counts ${(registry.counts().bytes / registry.counts().colonies).toFixed(0)} B per colony`,
 );
+const colonyEstimate = registry.counts().bytes;
 
 const steps = [];
 let stored = 0;
 t0 = performance.now();
 for (const target of AGENT_STEPS) {
-  for (; stored < target; stored++) service.registerAgent(agentRequest(stored, meshIds), undefined);
+  for (; stored < target; stored++) service.registerAgent(agentRequest(stored, meshIds), ctx);
   const h = heap();
   const bytes = h.heap - afterColonies.heap;
   steps.push({ agents: stored, bytes });
   report(
     `agents: ${registry.counts().agents} (t=${((performance.now() - t0) / 1000).toFixed(1)} s): ${fmtMb(bytes)} heap, ` +
-      `${(bytes / stored).toFixed(0)} B per agent; process RSS ${fmtMb(h.rss)}`,
+      `${(bytes / stored).toFixed(0)} B per agent (the budget counts ${((registry.counts().bytes - colonyEstimate) / stored).toFixed(0)} B); process RSS ${fmtMb(h.rss)}`,
   );
 }
 let agentBytesAtCap;
@@ -147,6 +157,11 @@ if (last.agents >= DEFAULT_REGISTRY_LIMITS.agents) {
   report(`agents at the cap: EXTRAPOLATED linearly from ${steps.map((s) => s.agents).join("/")}: ${fmtGb(agentBytesAtCap)} (${slope.toFixed(0)} B per agent)`);
 }
 report(`registry at its caps, realistic payloads: ${fmtGb(colonyBytes + agentBytesAtCap)} of heap (colonies ${fmtMb(colonyBytes)} + agents ${fmtGb(agentBytesAtCap)})`);
+report(
+  `the byte budget counts ${fmtMb(registry.counts().bytes)} for the ${registry.counts().colonies} colonies and ${registry.counts().agents} agents stored: ` +
+    `${((100 * registry.counts().bytes) / DEFAULT_REGISTRY_LIMITS.bytes).toFixed(0)} % of --max-registry-bytes ${fmtMb(DEFAULT_REGISTRY_LIMITS.bytes)} ` +
+    `(the count caps come first when below 100 %)`,
+);
 
 // Worst cases, sampled and extrapolated to the caps.
 meshIds.length = 0;
@@ -203,8 +218,8 @@ for (const [name, make] of Object.entries(worst)) {
   let refused = 0;
   for (let i = 0; i < SAMPLE; i++) {
     try {
-      if (isColony) s.registerColony(make(i), undefined);
-      else s.registerAgent(make(i), undefined);
+      if (isColony) s.registerColony(make(i), ctx);
+      else s.registerAgent(make(i), ctx);
     } catch (error) {
       refused++;
       if (refused === 1) report(`  (${name}: refused: ${error.message})`);
@@ -212,6 +227,10 @@ for (const [name, make] of Object.entries(worst)) {
   }
   const stored = isColony ? r.counts().colonies : r.counts().agents;
   const per = (heap().heap - before.heap) / Math.max(1, stored);
-  const cap = isColony ? DEFAULT_REGISTRY_LIMITS.colonies : DEFAULT_REGISTRY_LIMITS.agents;
-  report(`worst case, ${name}: ${per.toFixed(0)} B per entry (${stored} sampled) -> ${fmtGb(per * cap)} at ${cap} (extrapolated)`);
+  const counted = r.counts().bytes / Math.max(1, stored);
+  const admitted = Math.min(isColony ? DEFAULT_REGISTRY_LIMITS.colonies : DEFAULT_REGISTRY_LIMITS.agents, Math.floor(DEFAULT_REGISTRY_LIMITS.bytes / counted));
+  report(
+    `worst case, ${name}: ${per.toFixed(0)} B of heap per entry, ${counted.toFixed(0)} B counted (${stored} sampled; ` +
+      `counted/heap ${(counted / per).toFixed(2)}) -> the budget admits ${admitted} of them: ${fmtMb(per * admitted)} of heap`,
+  );
 }

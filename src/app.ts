@@ -4,14 +4,15 @@ import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/coral/discovery/v1/discovery_pb.js";
 import type { Config } from "./config/index.js";
-import { clientIp, createProxyMatcher } from "./net/address.js";
+import { createAddressMatcher, resolveClient } from "./net/address.js";
 import { createRegistry } from "./registry/index.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
 import { registerReflection } from "./server/reflection.js";
 import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
-import { clientIpKey, routerServiceImpl } from "./server/router-service.js";
+import { clientKey, routerServiceImpl } from "./server/router-service.js";
 import type { Step, UnaryHandler } from "./service/call.js";
 import { createDiscoveryService, parseRelays, type DiscoveryRegistry } from "./service/discovery-service.js";
+import { discoveryEntrySizes } from "./service/entry-size.js";
 import { errorMappingStep } from "./service/errors.js";
 import { loggingStep } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
@@ -34,7 +35,9 @@ export function createConfiguredRegistry(config: Config, now: () => number): Dis
       agentsPerMesh: config.maxAgentsPerMesh,
       agents: config.maxAgents,
       relaySessions: config.maxRelaySessions,
+      bytes: config.maxRegistryBytes,
     },
+    sizeOf: discoveryEntrySizes,
   });
 }
 
@@ -70,7 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const now = deps.now ?? Date.now;
   const registry = deps.registry ?? createConfiguredRegistry(config, now);
-  const isTrustedProxy = createProxyMatcher(config.trustProxy);
+  const isTrustedProxy = createAddressMatcher(config.trustProxy);
   const randomId = deps.randomId ?? randomUUID;
   const startedAtMs = now();
   // Without a configured key, one lives as long as this process.
@@ -117,15 +120,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const rateLimit = config.rateLimit
-    ? createRateLimit({ register: config.rateRegister, lookup: config.rateLookup, token: config.rateToken }, now)
+    ? createRateLimit({ register: config.rateRegister, lookup: config.rateLookup, token: config.rateToken }, now, createAddressMatcher(config.rateLimitExempt))
     : undefined;
-  const ipOf = (req: FastifyRequest) => clientIp(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);
+  const clientOf = (req: FastifyRequest) => resolveClient(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);
   // The one list of cross-cutting steps every unary RPC passes, outermost first.
   const steps: Step[] = [loggingStep(app.log), errorMappingStep, ...(rateLimit === undefined ? [] : [rateLimit.step])];
   const handlers = service as unknown as Record<string, UnaryHandler>;
   const unaryRoad = deps.unaryRoad ?? true;
   if (unaryRoad) {
-    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, clientIp: ipOf, log: app.log });
+    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: app.log });
   }
   // connect-es's router keeps what the road does not do: gRPC server reflection (a stream).
   await app.register(fastifyConnectPlugin, {
@@ -134,7 +137,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registerReflection(router, [file_coral_discovery_v1_discovery]);
     },
     readMaxBytes: config.maxBodyBytes,
-    contextValues: (req) => createContextValues().set(clientIpKey, ipOf(req)),
+    contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
   });
 
   app.get("/health", async (_req, reply) => {

@@ -14,7 +14,9 @@ export { VERSION } from "./version.js";
  * key, in the unit the key names (`ttlSeconds: 30`, `headersTimeoutMs: 5000`),
  * or as the flag's text (see `coral-discovery --help`). Defaults suit a test
  * suite and differ from the CLI's in four: `port` 0 (a free one), `host`
- * 127.0.0.1, `logLevel` silent, `rateLimit` false.
+ * 127.0.0.1, `logLevel` silent, `rateLimit` false. Like the CLI, pubkeys must
+ * be WireGuard keys (`pubkeyCheck` true): pass `pubkeyCheck: false` for a
+ * suite that registers placeholder keys.
  */
 export interface StartDiscoveryOptions extends ConfigInput {
   /** Environment variables to read settings from (e.g. `DISCOVERY_SIGNING_KEY`) when an option is not given. Default: none, not `process.env`. */

@@ -81,6 +81,13 @@ async function main(argv: string[]): Promise<void> {
     },
     "listening",
   );
+  if (config.trustProxy.length === 0 && ["::", "0.0.0.0"].includes(config.host)) {
+    app.log.warn(
+      { host: config.host },
+      "listening on every interface without --trust-proxy: if a reverse proxy on this host forwards to this port, " +
+        "every client looks like the proxy (and loopback is exempt from rate limits); start with --trust-proxy <the proxy's address> then",
+    );
+  }
   if (config.signingKey === undefined) {
     app.log.info(
       { kid: signingKey.kid },

@@ -114,7 +114,7 @@ t.test("rate limits, when on, are applied to RPCs on both roads, and idle bucket
   for (const unaryRoad of [true, false]) {
     const clock = createFakeClock();
     const timers = createManualTimers(clock);
-    const config = resolveConfig({ logLevel: "silent", host: "127.0.0.1", port: 0, rateLimit: true, rateLookup: "1:2" });
+    const config = resolveConfig({ logLevel: "silent", host: "127.0.0.1", port: 0, rateLimit: true, rateLimitExempt: "none", rateLookup: "1:2" });
     const app = await buildApp({ config, now: clock.now, timers, unaryRoad });
     t.teardown(() => app.close());
     await app.listen({ host: "127.0.0.1", port: 0 });

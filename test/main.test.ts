@@ -146,6 +146,21 @@ t.test("with --log-level warn the banner is all the daemon prints", async (t) =>
   t.equal(daemon.stderr(), "");
 });
 
+t.test("listening on every interface without --trust-proxy logs one warning; a loopback or proxied daemon does not", async (t) => {
+  const open = spawnDaemon(t, ["--port", "0", "--host", "0.0.0.0", "--log-level", "warn"]);
+  await listeningPort(open);
+  open.child.kill("SIGTERM");
+  await open.exited();
+  const warnings = stdoutLines(open).logs.filter((l) => l.level === 40);
+  t.equal(warnings.length, 1, "one warning");
+  t.match(warnings[0]?.msg, /listening on every interface without --trust-proxy: .*every client looks like the proxy.*--trust-proxy/);
+  const proxied = spawnDaemon(t, ["--port", "0", "--host", "0.0.0.0", "--trust-proxy", "loopback", "--log-level", "warn"]);
+  const port = await listeningPort(proxied);
+  proxied.child.kill("SIGTERM");
+  await proxied.exited();
+  t.equal(proxied.stdout(), `${bannerLines(port).join("\n")}\n`, "with --trust-proxy: no warning");
+});
+
 t.test("--version prints the package.json version and exits 0", async (t) => {
   const daemon = spawnDaemon(t, ["--version"]);
   t.strictSame(await daemon.exited(), { code: 0, signal: null });

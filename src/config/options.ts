@@ -5,6 +5,7 @@
 import { previousKeys, signingKey } from "./keys.js";
 import {
   addressRanges,
+  byteSize,
   hostPortList,
   integer,
   oneOf,
@@ -194,6 +195,15 @@ export const OPTIONS = {
     help: "open relay sessions",
     ...integer(1, 100_000_000),
   }),
+  maxRegistryBytes: option({
+    flag: "max-registry-bytes",
+    env: "MAX_REGISTRY_BYTES",
+    arg: "<size>",
+    group: "limits",
+    default: 288 * 1024 ** 2,
+    help: "estimated memory of every colony, agent and relay session stored; past it new entries, and renewals that grow, get `resource_exhausted`",
+    ...byteSize(1024 ** 2, 1024 ** 4),
+  }),
   maxBodyBytes: option({
     flag: "max-body-bytes",
     env: "MAX_BODY_BYTES",
@@ -274,6 +284,15 @@ export const OPTIONS = {
     default: true,
     help: "per-address rate limits; `off` for trusted networks and benchmarks",
     ...onOff(),
+  }),
+  rateLimitExempt: option({
+    flag: "rate-limit-exempt",
+    env: "RATE_LIMIT_EXEMPT",
+    arg: "<spec>",
+    group: "limits",
+    default: ["127.0.0.0/8", "::1/128"] as readonly string[],
+    help: "`none`, `loopback`, or `CIDR[,CIDR...]`: client addresses (after `--trust-proxy`) no rate limit applies to",
+    ...addressRanges(),
   }),
   rateRegister: option({
     flag: "rate-register",

@@ -244,6 +244,34 @@ export interface RateSetting {
 
 const RATE_RULE = "must be rate[:burst], e.g. 20:40 (a positive rate per second, a burst of at least 1)";
 
+const UNITS: Record<string, number> = { "": 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** A size in bytes, `min`..`max`: a whole number, optionally in KiB, MiB or GiB (`256MiB`). */
+export function byteSize(min: number, max: number): Parser<number, number | string> {
+  const rule = `must be a size from ${min} to ${max} bytes: a whole number, optionally with KiB, MiB or GiB (e.g. 256MiB)`;
+  const fromString = (text: string): number => {
+    const match = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(text);
+    const unit = UNITS[(match?.[2] ?? "").toLowerCase()];
+    const value = match === null || unit === undefined ? NaN : Number(match[1]) * unit;
+    if (Number.isSafeInteger(value) && value >= min && value <= max) return value;
+    throw new OptionProblem(`"${clip(text)}" ${rule}`);
+  };
+  return {
+    fromText: (texts) => fromString(last(texts)),
+    fromValue: (value) => {
+      if (typeof value === "string") return fromString(value);
+      if (Number.isSafeInteger(value) && value >= min && value <= max) return value;
+      throw new OptionProblem(`${describe(value)} ${rule}`);
+    },
+    show: (value) => {
+      for (const [unit, size] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+        if (value % size === 0) return `${value / size}${unit}`;
+      }
+      return String(value);
+    },
+  };
+}
+
 /** `rate[:burst]`, both positive (burst at least 1; default twice the rate). */
 export function rate(): Parser<RateSetting, RateSetting | string> {
   const check = (perSecond: number, burst: number, shown: string): RateSetting => {

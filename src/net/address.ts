@@ -46,19 +46,20 @@ export function isPublicIp(ip: string): boolean {
   return !NOT_PUBLIC.check(ip, family === 4 ? "ipv4" : "ipv6");
 }
 
-/** Decides whether a socket peer is a trusted proxy. */
-export type ProxyMatcher = (peerIp: string) => boolean;
+/** Whether a (normalized) address lies in a set of ranges: trusted proxies, exempt clients. */
+export type AddressMatcher = (ip: string) => boolean;
 
 /**
- * Builds the matcher for `--trust-proxy`: an empty list trusts nobody;
- * entries are CIDRs or plain addresses (as validated by config).
+ * A matcher for address ranges (`--trust-proxy`, `--rate-limit-exempt`): an
+ * empty list matches nothing; entries are CIDRs or plain addresses (as
+ * validated by config).
  */
-export function createProxyMatcher(cidrs: readonly string[]): ProxyMatcher {
+export function createAddressMatcher(cidrs: readonly string[]): AddressMatcher {
   if (cidrs.length === 0) return () => false;
   const list = new BlockList();
   for (const cidr of cidrs) {
     const parsed = parseCidr(cidr);
-    if (parsed === undefined) throw new Error(`invalid trusted proxy range ${cidr}`);
+    if (parsed === undefined) throw new Error(`invalid address range ${cidr}`);
     list.addSubnet(parsed.ip, parsed.prefix, parsed.family);
   }
   return (peerIp) => {
@@ -90,25 +91,71 @@ export function parseCidr(text: string): Cidr | undefined {
   return { ip, prefix, family: version === 4 ? "ipv4" : "ipv6" };
 }
 
+/** Where a request comes from, as the service uses it. */
+export interface ClientAddress {
+  /** The client: the socket peer, or the client a trusted proxy names. Keys rate limits and quotas. */
+  readonly ip: string | undefined;
+  /** The address to report as the caller's observed endpoint: `ip` when public, else a public X-Real-IP from a trusted proxy. */
+  readonly observedIp: string | undefined;
+}
+
 /**
- * The address a request comes from: the socket peer, or, when the peer is a
- * trusted proxy, the first hop of `X-Forwarded-For`, else `X-Real-IP`.
- * Header values that are not IP addresses are ignored.
+ * The client of a request. A socket peer that is not a trusted proxy is the
+ * client, whatever headers it sends. From a trusted proxy, `X-Forwarded-For`
+ * is read from the right (each proxy appends the address it received from):
+ * trusted proxies are skipped and the first address that is not one is the
+ * client, so no client can choose its own address by sending the header; an
+ * entry that is not an IP address ends the walk (what lies left of it came
+ * from an untrusted party). When the header is absent or yields no address,
+ * `X-Real-IP` is the client, else the proxy itself. Either way the observed
+ * address falls back to a public `X-Real-IP` when the client's is not public.
  */
+export function resolveClient(
+  peer: string | undefined,
+  header: (name: string) => string | string[] | undefined,
+  isTrustedProxy: AddressMatcher,
+): ClientAddress {
+  const peerIp = normalizeIp(peer);
+  if (peerIp === undefined || !isTrustedProxy(peerIp)) return { ip: peerIp, observedIp: publicOrUndefined(peerIp) };
+  const realIp = normalizeIp(first(header("x-real-ip")));
+  const ip = forwardedClient(header("x-forwarded-for"), isTrustedProxy) ?? realIp ?? peerIp;
+  const observedIp = publicOrUndefined(ip) ?? publicOrUndefined(realIp);
+  return { ip, observedIp };
+}
+
+/** The client address of a request (see resolveClient). */
 export function clientIp(
   peer: string | undefined,
   header: (name: string) => string | string[] | undefined,
-  isTrustedProxy: ProxyMatcher,
+  isTrustedProxy: AddressMatcher,
 ): string | undefined {
-  const peerIp = normalizeIp(peer);
-  if (peerIp === undefined || !isTrustedProxy(peerIp)) return peerIp;
-  const forwarded = first(header("x-forwarded-for"));
-  if (forwarded !== undefined) {
-    const comma = forwarded.indexOf(",");
-    const hop = normalizeIp(comma === -1 ? forwarded : forwarded.slice(0, comma));
-    if (hop !== undefined) return hop;
+  return resolveClient(peer, header, isTrustedProxy).ip;
+}
+
+/** The first untrusted address of X-Forwarded-For, walking from the right; undefined when there is none. */
+function forwardedClient(value: string | string[] | undefined, isTrustedProxy: AddressMatcher): string | undefined {
+  if (value === undefined) return undefined;
+  // Several header lines are one list, in order.
+  const hops = (Array.isArray(value) ? value.join(",") : value).split(",");
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = normalizeIp(withoutPort(hops[i] as string));
+    if (hop === undefined) return undefined;
+    if (!isTrustedProxy(hop)) return hop;
   }
-  return normalizeIp(first(header("x-real-ip"))) ?? peerIp;
+  return undefined;
+}
+
+/** Some proxies append `ip:port` or `[ipv6]:port`: the address part. */
+function withoutPort(hop: string): string {
+  const text = hop.trim();
+  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(text);
+  if (bracketed !== null) return bracketed[1] as string;
+  const v4 = /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(text);
+  return v4 === null ? text : (v4[1] as string);
+}
+
+function publicOrUndefined(ip: string | undefined): string | undefined {
+  return ip !== undefined && isPublicIp(ip) ? ip : undefined;
 }
 
 function first(value: string | string[] | undefined): string | undefined {

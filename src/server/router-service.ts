@@ -3,13 +3,11 @@
 // reference the road is compared with (buildApp's `unaryRoad: false`).
 import type { DescMethodUnary, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { ClientAddress } from "../net/address.js";
 import { chain, type CallContext, type Step, type UnaryHandler } from "../service/call.js";
 
-/**
- * The caller's IP address as the transport saw it, normalized; undefined when
- * unknown. Set per request through the router's `contextValues`.
- */
-export const clientIpKey = createContextKey<string | undefined>(undefined, { description: "client IP address" });
+/** Where the request comes from (see resolveClient). Set per request through the router's `contextValues`. */
+export const clientKey = createContextKey<ClientAddress>({ ip: undefined, observedIp: undefined }, { description: "client address" });
 
 /**
  * connect-es's signal with the reason CallContext promises: a ConnectError
@@ -29,7 +27,8 @@ function connectSignal(signal: AbortSignal): AbortSignal {
 function callContext(ctx: HandlerContext): CallContext {
   let signal: AbortSignal | undefined;
   return {
-    clientIp: ctx.values.get(clientIpKey),
+    clientIp: ctx.values.get(clientKey).ip,
+    observedIp: ctx.values.get(clientKey).observedIp,
     get signal() {
       signal ??= connectSignal(ctx.signal);
       return signal;

@@ -7,6 +7,8 @@ import type { DescMethodUnary } from "@bufbuild/protobuf";
 export interface CallContext {
   /** The caller's IP address (socket peer, or the client named by a trusted proxy), normalized; undefined when unknown. */
   readonly clientIp: string | undefined;
+  /** The public address to report as the caller's observed endpoint (see resolveClient); undefined when there is none. */
+  readonly observedIp: string | undefined;
   /**
    * Aborted when the caller goes away or its deadline passes (reason: a
    * ConnectError `canceled` or `deadline_exceeded`). Handlers that wait must

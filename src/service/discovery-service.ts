@@ -119,7 +119,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
   let nextRelay = 0;
 
   return {
-    registerColony(req, { clientIp }) {
+    registerColony(req, { observedIp }) {
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
       check.endpoints(req.endpoints, "endpoints", true);
@@ -130,7 +130,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       check.metadata(req.metadata, "metadata");
       check.observedEndpoint(req.observedEndpoint, "observed_endpoint");
       check.publicEndpoint(req.publicEndpoint, "public_endpoint");
-      const seen = seenEndpoint(clientIp);
+      const seen = seenEndpoint(observedIp);
       const data: ColonyData = {
         endpoints: req.endpoints,
         meshIpv4: req.meshIpv4,
@@ -173,14 +173,14 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    registerAgent(req, { clientIp }) {
+    registerAgent(req, { observedIp }) {
       check.id(req.agentId, "agent_id");
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
       check.endpoints(req.endpoints, "endpoints", false);
       check.observedEndpoint(req.observedEndpoint, "observed_endpoint");
       check.metadata(req.metadata, "metadata");
-      const observed = clientEndpoint(req.observedEndpoint) ?? seenEndpoint(clientIp);
+      const observed = clientEndpoint(req.observedEndpoint) ?? seenEndpoint(observedIp);
       if (req.endpoints.length === 0 && (observed === undefined || !observed.port)) {
         throw new ConnectError(
           "an agent without endpoints needs an observed_endpoint with a non-zero port: " +

@@ -42,10 +42,12 @@ export interface RateLimit {
 
 /**
  * Throttles DiscoveryService calls per client address (the trusted-proxy
- * derived one). Over budget: `resource_exhausted` with a `Retry-After`
- * header (seconds; a trailer over gRPC) and a message saying the budget.
+ * derived one), except from addresses `isExempt` accepts
+ * (`--rate-limit-exempt`). Over budget: `resource_exhausted` with a
+ * `Retry-After` header (seconds; a trailer over gRPC) and a message saying
+ * the budget.
  */
-export function createRateLimit(limits: RateLimits, now: () => number): RateLimit {
+export function createRateLimit(limits: RateLimits, now: () => number, isExempt: (ip: string) => boolean): RateLimit {
   const limiters: Record<Kind, RateLimiter> = {
     register: createRateLimiter(limits.register),
     lookup: createRateLimiter(limits.lookup),
@@ -53,7 +55,7 @@ export function createRateLimit(limits: RateLimits, now: () => number): RateLimi
   };
   const check = (method: string, clientIp: string | undefined): ConnectError | undefined => {
     const kind = KIND.get(method);
-    if (kind === undefined) return undefined;
+    if (kind === undefined || (clientIp !== undefined && isExempt(clientIp))) return undefined;
     const waitMs = limiters[kind].take(addressKey(clientIp), now());
     if (waitMs === 0) return undefined;
     const rate = limits[kind];

@@ -74,7 +74,7 @@ export function pubkey(value: string, field: string, strict: boolean): void {
   if (!WIREGUARD_KEY.test(value)) {
     throw invalid(
       `${field} ${quote(value)} is not a WireGuard public key: use standard base64 of exactly 32 bytes ` +
-        `(44 characters ending in =, as wg pubkey prints)`,
+        `(44 characters ending in =, as wg pubkey prints); a test rig with placeholder keys can start the service with --pubkey-check off`,
     );
   }
 }

@@ -1,6 +1,7 @@
 import t from "tap";
 import {
   addressRanges,
+  byteSize,
   clip,
   describe,
   hostPortList,
@@ -172,4 +173,22 @@ t.test("describe quotes any typed value without throwing", async (t) => {
   t.equal(describe(undefined), "undefined");
   t.equal(describe(looped), "[object Object]", "a circular object");
   t.equal(describe("x".repeat(100)), `"${"x".repeat(64)}…"`);
+});
+
+t.test("byteSize: whole bytes, or KiB, MiB, GiB in any case; shown in the largest whole unit", async (t) => {
+  const p = byteSize(1024, 1024 ** 3);
+  t.equal(p.fromText(["4096"], ctx), 4096);
+  t.equal(p.fromText(["256MiB"], ctx), 256 * 1024 ** 2);
+  t.equal(p.fromText([" 2 kib "], ctx), 2048);
+  t.equal(p.fromText(["1GiB"], ctx), 1024 ** 3);
+  t.equal(p.fromText(["1024b"], ctx), 1024);
+  t.equal(p.fromValue(8192, ctx), 8192);
+  t.equal(p.fromValue("3MiB", ctx), 3 * 1024 ** 2);
+  const rule = "must be a size from 1024 to 1073741824 bytes: a whole number, optionally with KiB, MiB or GiB (e.g. 256MiB)";
+  for (const bad of ["1MB", "2GiB", "1023", "1.5MiB", "MiB", "-1", ""]) t.equal(problem(() => p.fromText([bad], ctx)), `"${bad}" ${rule}`, bad);
+  t.equal(problem(() => p.fromValue(1.5 as number, ctx)), `1.5 ${rule}`);
+  t.equal(p.show(288 * 1024 ** 2), "288MiB");
+  t.equal(p.show(2 * 1024 ** 3), "2GiB");
+  t.equal(p.show(3 * 1024), "3KiB");
+  t.equal(p.show(1500), "1500");
 });

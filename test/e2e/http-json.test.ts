@@ -230,8 +230,9 @@ t.test("Health and GET /health", async (t) => {
 t.test("observed endpoint behind a trusted proxy", async (t) => {
   const server = await startServer(t, { trustProxy: "loopback" });
 
-  t.test("the first X-Forwarded-For hop is the observed endpoint, with NAT_CONE", async (t) => {
-    const reg = await call(server, "RegisterColony", colony("xff"), { "X-Forwarded-For": "198.51.100.23, 10.0.0.1" });
+  t.test("the rightmost X-Forwarded-For hop that is no trusted proxy is the observed endpoint, with NAT_CONE", async (t) => {
+    // A client-supplied "10.0.0.1" and "6.6.6.6" on the left, appended by the proxy: only the proxy's entry counts.
+    const reg = await call(server, "RegisterColony", colony("xff"), { "X-Forwarded-For": "6.6.6.6, 10.0.0.1, 198.51.100.23" });
     t.equal(reg.status, 200);
     t.strictSame(reg.body.observedEndpoint, { ip: "198.51.100.23", protocol: "udp" });
     const found = await call(server, "LookupColony", { mesh_id: "xff" });
@@ -261,10 +262,12 @@ t.test("observed endpoint behind a trusted proxy", async (t) => {
     t.strictSame(withRealIp.body.observedEndpoint, { ip: "203.0.113.78", protocol: "udp" });
   });
 
-  t.test("a private first hop is no observed endpoint", async (t) => {
+  t.test("a private client hop is no observed endpoint, unless X-Real-IP holds a public address", async (t) => {
     const reg = await call(server, "RegisterColony", colony("private"), { "X-Forwarded-For": "10.1.2.3" });
     t.equal(reg.status, 200);
     t.equal(reg.body.observedEndpoint, undefined);
+    const withRealIp = await call(server, "RegisterColony", colony("private-real"), { "X-Forwarded-For": "10.1.2.3", "X-Real-IP": "203.0.113.79" });
+    t.strictSame(withRealIp.body.observedEndpoint, { ip: "203.0.113.79", protocol: "udp" }, "a proxy chain with a private hop first, as the Go server reports it");
   });
 });
 

@@ -2,6 +2,7 @@ import t from "tap";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { createFakeClock } from "../fixtures/clock.js";
 import { KEY_1 } from "../fixtures/keys.js";
 import { startServer } from "../fixtures/server.js";
 
@@ -13,7 +14,8 @@ const kinds: Record<string, (baseUrl: string) => Transport> = {
 
 for (const [name, make] of Object.entries(kinds)) {
   t.test(`${name}: over budget is resource_exhausted with a retry-after hint, other budgets unaffected`, async (t) => {
-    const server = await startServer(t, { rateLimit: true, rateRegister: "1:3", rateToken: "1:1" });
+    // Every test client is on loopback, which is exempt by default.
+    const server = await startServer(t, { rateLimit: true, rateLimitExempt: "none", rateRegister: "1:3", rateToken: "1:1" });
     const client = createClient(DiscoveryService, make(server.url));
     const colony = { meshId: "m", pubkey: KEY_1, endpoints: [":51820"] };
     for (let i = 0; i < 3; i++) t.equal((await client.registerColony(colony)).success, true, `burst ${i + 1}`);
@@ -39,6 +41,40 @@ for (const [name, make] of Object.entries(kinds)) {
     t.equal((missing as ConnectError).code, Code.NotFound, "still serving");
   });
 }
+
+t.test("a CI job on one host: 60 agents and 10 colonies registering at once from loopback all succeed with the default limits", async (t) => {
+  // The daemon's defaults: rate limits on, loopback exempt.
+  const server = await startServer(t, { rateLimit: true });
+  t.equal(server.config.rateRegister.burst, 40, "the default burst, which 70 registrations would pass");
+  const client = createClient(DiscoveryService, kinds.Connect!(server.url));
+  const calls = [
+    ...Array.from({ length: 10 }, (_, i) => client.registerColony({ meshId: `ci-${i}`, pubkey: KEY_1, endpoints: [":41820"] })),
+    ...Array.from({ length: 60 }, (_, i) =>
+      client.registerAgent({ meshId: `ci-${i % 10}`, agentId: `agent-${i}`, pubkey: KEY_1, endpoints: ["192.0.2.1:51820"] }),
+    ),
+  ];
+  const results = await Promise.allSettled(calls);
+  t.same(
+    results.filter((r) => r.status === "rejected").map((r) => String((r as PromiseRejectedResult).reason)),
+    [],
+    "every registration succeeded",
+  );
+  t.equal(results.length, 70);
+
+  // The same from a client that is not exempt: behind a trusted local proxy, its real address counts.
+  // (A clock that stands still, so that no token refills while the burst is sent.)
+  const proxied = await startServer(t, { rateLimit: true, trustProxy: "loopback", now: createFakeClock().now });
+  const remote = createClient(DiscoveryService, createConnectTransport({ baseUrl: proxied.url, httpVersion: "1.1" }));
+  const headers = { "x-forwarded-for": "203.0.113.50" };
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: 60 }, (_, i) =>
+      remote.registerAgent({ meshId: "ci", agentId: `agent-${i}`, pubkey: KEY_1, endpoints: ["192.0.2.1:51820"] }, { headers }),
+    ),
+  );
+  const refused = outcomes.filter((o) => o.status === "rejected").map((o) => ConnectError.from((o as PromiseRejectedResult).reason));
+  t.equal(outcomes.length - refused.length, 40, "a non-exempt address gets its burst of 40");
+  t.ok(refused.every((e) => e.code === Code.ResourceExhausted), "and resource_exhausted beyond it");
+});
 
 t.test("a full registry refuses new colonies with resource_exhausted naming the limit; renewals pass", async (t) => {
   const server = await startServer(t, { maxColonies: 2 });

@@ -1,5 +1,5 @@
 import t from "tap";
-import { addressKey, clientIp, createProxyMatcher, isPublicIp, normalizeIp, parseCidr } from "../../src/net/address.js";
+import { addressKey, clientIp, createAddressMatcher, isPublicIp, normalizeIp, parseCidr, resolveClient } from "../../src/net/address.js";
 
 t.test("normalizeIp: mapped IPv4, brackets, zones and case; undefined for non-addresses", async (t) => {
   t.equal(normalizeIp("::ffff:203.0.113.9"), "203.0.113.9");
@@ -47,37 +47,80 @@ t.test("parseCidr: addresses and prefixes, refusing what is not one", async (t) 
   for (const bad of ["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "10.0.0.0/1234", "host/8", ""]) t.equal(parseCidr(bad), undefined, bad);
 });
 
-t.test("createProxyMatcher: nobody by default, then exactly the listed ranges", async (t) => {
-  t.notOk(createProxyMatcher([])("127.0.0.1"));
-  const match = createProxyMatcher(["127.0.0.0/8", "::1/128", "10.0.0.5"]);
+t.test("createAddressMatcher: nobody by default, then exactly the listed ranges", async (t) => {
+  t.notOk(createAddressMatcher([])("127.0.0.1"));
+  const match = createAddressMatcher(["127.0.0.0/8", "::1/128", "10.0.0.5"]);
   t.ok(match("127.1.2.3"));
   t.ok(match("::1"));
   t.ok(match("10.0.0.5"));
   t.notOk(match("10.0.0.6"));
   t.notOk(match("not an ip"));
-  t.throws(() => createProxyMatcher(["10.0.0.0/99"]), /invalid trusted proxy range/);
+  t.throws(() => createAddressMatcher(["10.0.0.0/99"]), /invalid address range/);
 });
 
-t.test("clientIp: the socket peer, unless a trusted proxy names the client", async (t) => {
-  const headers = (h: Record<string, string | string[]>) => (name: string) => h[name];
-  const none = createProxyMatcher([]);
-  const loopback = createProxyMatcher(["127.0.0.0/8"]);
-  t.equal(clientIp("::ffff:198.51.100.7", headers({ "x-forwarded-for": "203.0.113.1" }), none), "198.51.100.7", "headers ignored from untrusted peers");
-  t.equal(clientIp("127.0.0.1", headers({ "x-forwarded-for": "203.0.113.1" }), loopback), "203.0.113.1");
-  t.equal(clientIp("127.0.0.1", headers({ "x-real-ip": "203.0.113.2" }), loopback), "203.0.113.2");
-  t.equal(clientIp("127.0.0.1", headers({ "x-forwarded-for": "garbage", "x-real-ip": "203.0.113.2" }), loopback), "203.0.113.2");
-  t.equal(clientIp("127.0.0.1", headers({}), loopback), "127.0.0.1", "a proxy without headers is the client");
-  t.equal(clientIp(undefined, headers({}), loopback), undefined);
+const headers = (h: Record<string, string | string[]>) => (name: string) => h[name];
+const none = createAddressMatcher([]);
+const loopback = createAddressMatcher(["127.0.0.0/8", "::1/128"]);
+/** Two proxies in a row: an edge load balancer (10.0.0.0/8) in front of a local nginx (loopback). */
+const chain = createAddressMatcher(["127.0.0.0/8", "::1/128", "10.0.0.0/8"]);
+
+t.test("resolveClient: a peer that is not a trusted proxy is the client, whatever it sends", async (t) => {
+  const spoof = { "x-forwarded-for": "203.0.113.1", "x-real-ip": "203.0.113.2" };
+  t.same(resolveClient("::ffff:198.51.100.7", headers(spoof), none), { ip: "198.51.100.7", observedIp: "198.51.100.7" });
+  t.same(resolveClient("10.1.2.3", headers(spoof), loopback), { ip: "10.1.2.3", observedIp: undefined }, "a private peer is no observed address");
+  t.same(resolveClient(undefined, headers({}), loopback), { ip: undefined, observedIp: undefined });
+  t.equal(clientIp("198.51.100.7", headers(spoof), none), "198.51.100.7", "clientIp is its ip");
 });
 
-t.test("clientIp: a trusted proxy's X-Forwarded-For list names the client first; a repeated header counts by its first value", async (t) => {
-  const loopback = createProxyMatcher(["127.0.0.0/8"]);
-  const headers = (h: Record<string, string | string[]>) => (name: string) => h[name];
-  t.equal(clientIp("127.0.0.1", headers({ "x-forwarded-for": "203.0.113.1, 10.0.0.1, 127.0.0.2" }), loopback), "203.0.113.1", "the leftmost hop");
-  t.equal(clientIp("127.0.0.1", headers({ "x-forwarded-for": " [2001:db8::7] ,203.0.113.1" }), loopback), "2001:db8::7", "the hop is normalized");
-  t.equal(clientIp("127.0.0.1", headers({ "x-forwarded-for": ["203.0.113.3", "198.51.100.1"] }), loopback), "203.0.113.3");
-  t.equal(clientIp("127.0.0.1", headers({ "x-real-ip": ["203.0.113.4", "198.51.100.1"] }), loopback), "203.0.113.4");
-  t.equal(clientIp("127.0.0.1", headers({ "x-forwarded-for": [], "x-real-ip": [] }), loopback), "127.0.0.1", "empty lists name nobody");
+t.test("resolveClient: an appending proxy (nginx $proxy_add_x_forwarded_for, Caddy, cloud LBs) cannot be fooled", async (t) => {
+  // The client sent its own X-Forwarded-For; the proxy appended the address it saw.
+  const appended = headers({ "x-forwarded-for": "1.2.3.4, 203.0.113.9" });
+  t.equal(resolveClient("127.0.0.1", appended, loopback).ip, "203.0.113.9", "the rightmost untrusted hop, not the spoofed leftmost");
+  t.equal(resolveClient("127.0.0.1", headers({ "x-forwarded-for": "203.0.113.9" }), loopback).ip, "203.0.113.9", "a replacing proxy: one hop");
+  t.equal(
+    resolveClient("127.0.0.1", headers({ "x-forwarded-for": "6.6.6.6, 10.9.9.9, 203.0.113.9, 10.0.0.5" }), chain).ip,
+    "203.0.113.9",
+    "a chain of trusted proxies is skipped, right to left",
+  );
+  t.equal(
+    resolveClient("127.0.0.1", headers({ "x-forwarded-for": "127.0.0.1, 10.0.0.5" }), chain).ip,
+    "127.0.0.1",
+    "every hop trusted: no client in the header, so the proxy itself",
+  );
+  t.equal(
+    resolveClient("127.0.0.1", headers({ "x-forwarded-for": ["1.2.3.4", "203.0.113.9, 10.0.0.5"] }), chain).ip,
+    "203.0.113.9",
+    "several header lines are one list",
+  );
+});
+
+t.test("resolveClient: garbage ends the walk; without a usable hop X-Real-IP names the client, else the proxy", async (t) => {
+  t.equal(resolveClient("127.0.0.1", headers({ "x-forwarded-for": "203.0.113.1, garbage" }), loopback).ip, "127.0.0.1", "garbage at the right: unusable");
+  t.equal(resolveClient("127.0.0.1", headers({ "x-forwarded-for": "garbage, 203.0.113.1" }), loopback).ip, "203.0.113.1", "garbage left of the client is never reached");
+  t.equal(resolveClient("127.0.0.1", headers({ "x-forwarded-for": "garbage", "x-real-ip": "203.0.113.2" }), loopback).ip, "203.0.113.2");
+  t.equal(resolveClient("127.0.0.1", headers({ "x-forwarded-for": "", "x-real-ip": "nope" }), loopback).ip, "127.0.0.1");
+  t.equal(resolveClient("127.0.0.1", headers({ "x-real-ip": ["203.0.113.4", "198.51.100.1"] }), loopback).ip, "203.0.113.4", "the first X-Real-IP");
+  t.equal(resolveClient("127.0.0.1", headers({ "x-forwarded-for": [], "x-real-ip": [] }), loopback).ip, "127.0.0.1", "empty lists name nobody");
+  t.equal(resolveClient("127.0.0.1", headers({}), loopback).ip, "127.0.0.1", "a proxy without headers is the client");
+});
+
+t.test("resolveClient: IPv6, IPv4-mapped IPv6 and hops with ports are normalized", async (t) => {
+  t.equal(resolveClient("::1", headers({ "x-forwarded-for": "2001:DB8::7" }), loopback).ip, "2001:db8::7");
+  t.equal(resolveClient("::ffff:127.0.0.1", headers({ "x-forwarded-for": "::ffff:203.0.113.5" }), loopback).ip, "203.0.113.5", "mapped peer and hop");
+  t.equal(resolveClient("127.0.0.1", headers({ "x-forwarded-for": "203.0.113.5:4711" }), loopback).ip, "203.0.113.5", "ipv4:port");
+  t.equal(resolveClient("127.0.0.1", headers({ "x-forwarded-for": "[2606:4700::1]:443" }), loopback).ip, "2606:4700::1", "[ipv6]:port");
+  t.equal(resolveClient("127.0.0.1", headers({ "x-forwarded-for": " [2606:4700::2] " }), loopback).ip, "2606:4700::2", "[ipv6]");
+});
+
+t.test("resolveClient: the observed address is the client's when public, else a public X-Real-IP, else none", async (t) => {
+  t.equal(resolveClient("127.0.0.1", headers({ "x-forwarded-for": "203.0.113.9" }), loopback).observedIp, "203.0.113.9");
+  t.equal(
+    resolveClient("127.0.0.1", headers({ "x-forwarded-for": "192.168.1.20", "x-real-ip": "203.0.113.7" }), loopback).observedIp,
+    "203.0.113.7",
+    "a private hop first (a proxy chain inside a LAN): X-Real-IP's public address",
+  );
+  const privateOnly = resolveClient("127.0.0.1", headers({ "x-forwarded-for": "192.168.1.20", "x-real-ip": "10.0.0.1" }), loopback);
+  t.same(privateOnly, { ip: "192.168.1.20", observedIp: undefined }, "nothing public: limited by the client's address, no observed endpoint");
 });
 
 t.test("addressKey: IPv4 as is, IPv6 by its prefix (a /64 unless told)", async (t) => {

@@ -4,7 +4,7 @@ import { Code, ConnectError, createClient, createHandlerContext, createRouterTra
 import { DiscoveryService, HealthResponseSchema, LookupColonyRequestSchema } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { isMessage } from "@bufbuild/protobuf";
-import { clientIpKey, routerServiceImpl } from "../../src/server/router-service.js";
+import { clientKey, routerServiceImpl } from "../../src/server/router-service.js";
 import type { Call, CallContext, Step, UnaryHandler } from "../../src/service/call.js";
 
 /** A handler for every method answering its empty response, with `overrides` in place of some. */
@@ -15,7 +15,7 @@ function handlers(overrides: Record<string, UnaryHandler> = {}): Record<string, 
 /** A client of the service served by routerServiceImpl through connect-es's router, in memory; `clientIp` is what the transport saw. */
 function serve(impl: Record<string, UnaryHandler>, steps: readonly Step[] = [], clientIp?: string) {
   const setCaller: Interceptor = (next) => (req) => {
-    if (clientIp !== undefined) req.contextValues.set(clientIpKey, clientIp);
+    if (clientIp !== undefined) req.contextValues.set(clientKey, { ip: clientIp, observedIp: `observed-${clientIp}` });
     return next(req);
   };
   const transport = createRouterTransport((router) => router.service(DiscoveryService, routerServiceImpl(DiscoveryService, impl, steps)), {
@@ -94,17 +94,20 @@ t.test("a step's refusal reaches the client and the handler never runs", async (
   t.equal(ran, false);
 });
 
-t.test("the handler's clientIp is the clientIpKey context value, undefined when none is set", async (t) => {
-  const seen: (string | undefined)[] = [];
+t.test("the handler's clientIp and observedIp come from the clientKey context value, undefined when none is set", async (t) => {
+  const seen: (string | undefined)[][] = [];
   const impl = handlers({
     health: (_input, ctx: CallContext) => {
-      seen.push(ctx.clientIp);
+      seen.push([ctx.clientIp, ctx.observedIp]);
       return {};
     },
   });
   await serve(impl, [], "203.0.113.9").health({});
   await serve(impl, []).health({});
-  t.same(seen, ["203.0.113.9", undefined]);
+  t.same(seen, [
+    ["203.0.113.9", "observed-203.0.113.9"],
+    [undefined, undefined],
+  ]);
 });
 
 t.test("the steps see the same context as the handler", async (t) => {

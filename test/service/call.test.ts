@@ -1,14 +1,9 @@
 import t from "tap";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { chain, type Call, type CallContext, type Step } from "../../src/service/call.js";
+import { contextOf } from "../fixtures/call.js";
 
-const ctx: CallContext = {
-  clientIp: "192.0.2.7",
-  signal: new AbortController().signal,
-  timeoutMs: undefined,
-  requestHeader: () => undefined,
-  setResponseHeader: () => {},
-};
+const ctx: CallContext = contextOf({ clientIp: "192.0.2.7" });
 
 function callOf(input: object): Call {
   return { method: DiscoveryService.method.health, rpc: "coral.discovery.v1.DiscoveryService/Health", input, ctx };

@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { RegistryError, type RegistryErrorCode } from "../../src/registry/index.js";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { chain, type Call } from "../../src/service/call.js";
+import { contextOf } from "../fixtures/call.js";
 import { connectErrorFromRegistry, errorMappingStep } from "../../src/service/errors.js";
 
 t.test("each registry error code becomes its Connect code, keeping the message and the registry error as cause", async (t) => {
@@ -39,7 +40,7 @@ t.test("the error-mapping step turns registry refusals thrown inside it into Con
     method: DiscoveryService.method.registerColony,
     rpc: "coral.discovery.v1.DiscoveryService/RegisterColony",
     input: {},
-    ctx: { clientIp: undefined, signal: new AbortController().signal, timeoutMs: undefined, requestHeader: () => undefined, setResponseHeader: () => {} },
+    ctx: contextOf(),
   };
   const refusing = chain([errorMappingStep], () => {
     throw new RegistryError("split_brain", "mesh m is already registered");

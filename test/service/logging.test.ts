@@ -2,6 +2,7 @@ import t from "tap";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { chain, type Call } from "../../src/service/call.js";
+import { contextOf } from "../fixtures/call.js";
 import { loggingStep, logRpcError, type RpcLogger } from "../../src/service/logging.js";
 
 interface Line {
@@ -30,7 +31,7 @@ function logged(handler: (call: Call) => object | Promise<object>) {
       method: DiscoveryService.method[name],
       rpc: `${DiscoveryService.typeName}/${DiscoveryService.method[name].name}`,
       input,
-      ctx: { clientIp: undefined, signal: new AbortController().signal, timeoutMs: undefined, requestHeader: () => undefined, setResponseHeader: () => {} },
+      ctx: contextOf(),
     });
   return { call, lines };
 }

@@ -2,8 +2,11 @@ import t from "tap";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { chain, type Call } from "../../src/service/call.js";
+import { contextOf } from "../fixtures/call.js";
 import { createRateLimit, type RateLimits } from "../../src/service/rate-limit.js";
 import { createFakeClock } from "../fixtures/clock.js";
+
+const NOBODY_EXEMPT = () => false;
 
 const KINDS = {
   register: ["RegisterColony", "RegisterAgent", "RequestRelay", "ReleaseRelay", "PublishBootstrapRendezvous", "AckBootstrapRendezvous"],
@@ -28,7 +31,7 @@ t.test("the RPCs of one kind share its budget and leave the other kinds' alone",
   const clock = createFakeClock();
   // Bursts equal to the number of RPCs of each kind, and no refill to speak of.
   const slow = (burst: number) => ({ perSecond: 0.001, burst });
-  const limit = createRateLimit({ register: slow(6), lookup: slow(4), token: slow(1) }, clock.now);
+  const limit = createRateLimit({ register: slow(6), lookup: slow(4), token: slow(1) }, clock.now, NOBODY_EXEMPT);
   for (const [kind, methods] of Object.entries(KINDS)) {
     for (const method of methods) t.equal(limit.check(method, IP), undefined, `${method} takes one of the ${kind} tokens`);
   }
@@ -38,7 +41,7 @@ t.test("the RPCs of one kind share its budget and leave the other kinds' alone",
 });
 
 t.test("a method outside the service's list is never limited and takes no token", async (t) => {
-  const limit = createRateLimit({ register: { perSecond: 1, burst: 1 }, lookup: { perSecond: 1, burst: 1 }, token: { perSecond: 1, burst: 1 } }, createFakeClock().now);
+  const limit = createRateLimit({ register: { perSecond: 1, burst: 1 }, lookup: { perSecond: 1, burst: 1 }, token: { perSecond: 1, burst: 1 } }, createFakeClock().now, NOBODY_EXEMPT);
   for (let i = 0; i < 5; i++) {
     for (const method of ["ServerReflectionInfo", "Check", "registerColony", ""]) t.equal(limit.check(method, IP), undefined, `${JSON.stringify(method)} #${i + 1}`);
   }
@@ -52,7 +55,7 @@ t.test("a refusal is resource_exhausted, says the budget and when to retry, and 
     lookup: { perSecond: 0.1, burst: 1 },
     token: { perSecond: 0.25, burst: 2 },
   };
-  const limit = createRateLimit(limits, clock.now);
+  const limit = createRateLimit(limits, clock.now, NOBODY_EXEMPT);
   for (let i = 0; i < 3; i++) limit.check("RegisterColony", IP);
   const register = refusal(limit.check("RegisterAgent", IP));
   t.equal(register.code, Code.ResourceExhausted);
@@ -77,7 +80,7 @@ t.test("a refusal is resource_exhausted, says the budget and when to retry, and 
 
 t.test("budgets refill on the injected clock, without waiting", async (t) => {
   const clock = createFakeClock();
-  const limit = createRateLimit({ register: { perSecond: 1, burst: 1 }, lookup: { perSecond: 1, burst: 2 }, token: { perSecond: 1, burst: 1 } }, clock.now);
+  const limit = createRateLimit({ register: { perSecond: 1, burst: 1 }, lookup: { perSecond: 1, burst: 2 }, token: { perSecond: 1, burst: 1 } }, clock.now, NOBODY_EXEMPT);
   t.equal(limit.check("Health", IP), undefined);
   t.equal(limit.check("Health", IP), undefined);
   t.ok(limit.check("Health", IP), "burst of 2 spent");
@@ -94,7 +97,7 @@ t.test("budgets refill on the injected clock, without waiting", async (t) => {
 
 t.test("each client address has its own budget; unknown callers share one; an IPv6 /64 counts as one address", async (t) => {
   const one = { perSecond: 0.001, burst: 1 };
-  const limit = createRateLimit({ register: one, lookup: one, token: one }, createFakeClock().now);
+  const limit = createRateLimit({ register: one, lookup: one, token: one }, createFakeClock().now, NOBODY_EXEMPT);
   t.equal(limit.check("Health", "198.51.100.1"), undefined);
   t.ok(limit.check("Health", "198.51.100.1"));
   t.equal(limit.check("Health", "198.51.100.2"), undefined, "another IPv4 address");
@@ -112,6 +115,7 @@ t.test("prune drops the idle buckets of all three kinds and says how many", asyn
   const limit = createRateLimit(
     { register: { perSecond: 1, burst: 1 }, lookup: { perSecond: 1, burst: 10 }, token: { perSecond: 1 / 60, burst: 1 } },
     clock.now,
+    NOBODY_EXEMPT,
   );
   limit.check("RegisterColony", "198.51.100.1");
   limit.check("LookupColony", "198.51.100.2");
@@ -128,7 +132,7 @@ t.test("prune drops the idle buckets of all three kinds and says how many", asyn
 t.test("the step refuses over-budget calls before the handler, per address, on the injected clock", async (t) => {
   const clock = createFakeClock();
   const one = { perSecond: 1, burst: 1 };
-  const limit = createRateLimit({ register: one, lookup: one, token: one }, clock.now);
+  const limit = createRateLimit({ register: one, lookup: one, token: one }, clock.now, NOBODY_EXEMPT);
   let handled = 0;
   const next = chain([limit.step], () => (handled++, { status: "ok" }));
   const method = DiscoveryService.method.health;
@@ -136,7 +140,7 @@ t.test("the step refuses over-budget calls before the handler, per address, on t
     method,
     rpc: "coral.discovery.v1.DiscoveryService/Health",
     input: {},
-    ctx: { clientIp: ip, signal: new AbortController().signal, timeoutMs: undefined, requestHeader: () => undefined, setResponseHeader: () => {} },
+    ctx: contextOf({ clientIp: ip }),
   });
   t.same(await next(call(IP)), { status: "ok" }, "the first Health is allowed");
   const error = await next(call(IP)).catch((e: unknown) => e);
@@ -148,4 +152,14 @@ t.test("the step refuses over-budget calls before the handler, per address, on t
   clock.advance(1_000);
   t.same(await next(call(IP)), { status: "ok" }, "the budget refills on createRateLimit's clock");
   t.equal(handled, 3);
+});
+
+t.test("an exempt address is never limited and takes no token; the others still are", async (t) => {
+  const one = { perSecond: 0.001, burst: 1 };
+  const limit = createRateLimit({ register: one, lookup: one, token: one }, createFakeClock().now, (ip) => ip === "127.0.0.1");
+  for (let i = 0; i < 100; i++) t.equal(limit.check("RegisterAgent", "127.0.0.1"), undefined, `exempt call #${i + 1}`);
+  t.equal(limit.check("RegisterAgent", "198.51.100.1"), undefined, "another address has its burst");
+  t.equal(limit.check("RegisterAgent", "198.51.100.1")?.code, Code.ResourceExhausted, "and is limited after it");
+  t.equal(limit.check("RegisterAgent", undefined), undefined, "an unknown address is not exempt: it has the shared budget");
+  t.equal(limit.check("RegisterAgent", undefined)?.code, Code.ResourceExhausted);
 });

@@ -46,6 +46,7 @@ t.test("pubkeys must be canonical WireGuard keys; --pubkey-check off accepts pla
   await invalid(t, client.registerColony({ ...colony, pubkey: `${KEY_1.slice(0, 42)}B=` }), notAKey); // non-canonical last character
   await invalid(t, client.registerColony({ ...colony, pubkey: Buffer.alloc(33).toString("base64") }), notAKey);
   await invalid(t, client.registerAgent({ agentId: "a", meshId: "m", pubkey: "short" }), /^pubkey "short"/);
+  await invalid(t, client.registerColony({ ...colony, pubkey: "dGVzdC1wdWJrZXk=" }), /a test rig with placeholder keys can start the service with --pubkey-check off$/);
   t.equal((await client.registerColony({ ...colony, pubkey: Buffer.alloc(32, 255).toString("base64") })).success, true, "+ and / accepted");
   const lax = createServiceFixture({ pubkeyCheck: false }).client;
   t.equal((await lax.registerColony({ ...colony, pubkey: "dGVzdC1wdWJrZXk=" })).success, true);
@@ -169,5 +170,6 @@ t.test("a refused registration never changes the registry", async (t) => {
   await client.registerColony({ ...colony, endpoints: ["bad"] }).catch(() => undefined);
   await client.registerColony({ ...colony, metadata: { "": "" } }).catch(() => undefined);
   t.equal(registry.lookupColony("mesh"), before, "same lease object");
-  t.same(registry.counts(), { colonies: 1, agents: 0, relaySessions: 0 });
+  t.same({ ...registry.counts(), bytes: undefined }, { colonies: 1, agents: 0, relaySessions: 0, bytes: undefined });
+  t.equal(registry.counts().bytes, before?.bytes, "only the accepted colony's bytes");
 });

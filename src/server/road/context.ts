@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { IncomingHttpHeaders } from "node:http";
+import type { ClientAddress } from "../../net/address.js";
 import type { CallContext } from "../../service/call.js";
 import type { RawResponse } from "./respond.js";
 
@@ -34,13 +35,14 @@ class Context implements RoadContext {
     if (!this.#res.writableEnded) this.#controller?.abort(new ConnectError("the client went away", Code.Canceled));
   };
 
-  constructor(
-    headers: IncomingHttpHeaders,
-    res: RawResponse,
-    readonly clientIp: string | undefined,
-  ) {
+  readonly clientIp: string | undefined;
+  readonly observedIp: string | undefined;
+
+  constructor(headers: IncomingHttpHeaders, res: RawResponse, client: ClientAddress) {
     this.#headers = headers;
     this.#res = res;
+    this.clientIp = client.ip;
+    this.observedIp = client.observedIp;
   }
 
   get signal(): AbortSignal {
@@ -78,6 +80,6 @@ class Context implements RoadContext {
 }
 
 /** The context of one call (see Context). */
-export function createRoadContext(headers: IncomingHttpHeaders, res: RawResponse, clientIp: string | undefined): RoadContext {
-  return new Context(headers, res, clientIp);
+export function createRoadContext(headers: IncomingHttpHeaders, res: RawResponse, client: ClientAddress): RoadContext {
+  return new Context(headers, res, client);
 }

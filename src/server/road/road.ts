@@ -11,6 +11,7 @@ import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMe
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compressionNegotiate, type Compression } from "@connectrpc/connect/protocol";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { ClientAddress } from "../../net/address.js";
 import { chain, type Step, type UnaryHandler } from "../../service/call.js";
 import { logRpcError, type RpcLogger } from "../../service/logging.js";
 import { readBody } from "./body.js";
@@ -28,8 +29,8 @@ export interface UnaryRoadOptions {
   readonly steps: readonly Step[];
   /** Largest request message, bytes (`--max-body-bytes`). */
   readonly maxBodyBytes: number;
-  /** The caller's address. */
-  readonly clientIp: (req: FastifyRequest) => string | undefined;
+  /** Where a request comes from (see resolveClient). */
+  readonly client: (req: FastifyRequest) => ClientAddress;
   /** Where failures outside the steps (requests that do not decode, answers that do not encode) are logged. */
   readonly log: RpcLogger;
 }
@@ -73,7 +74,7 @@ function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, optio
     // connect-es's negotiation reads only the names.
     const negotiated = compressionNegotiate(ACCEPTED as unknown as Compression[], header(names.encoding) ?? null, header(names.acceptEncoding) ?? null, names.acceptEncoding);
     const requestCompression = negotiated.request as SyncCompression | null;
-    const ctx = createRoadContext(req.headers, res, options.clientIp(req));
+    const ctx = createRoadContext(req.headers, res, options.client(req));
     const answer = (): Answer => ({ encoding, compression: negotiated.response as SyncCompression | null, headers: ctx.responseHeaders });
     try {
       if (negotiated.error !== undefined) throw negotiated.error;

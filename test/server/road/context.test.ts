@@ -6,6 +6,8 @@ import { createRoadContext, type RoadContext } from "../../../src/server/road/co
 import type { RawResponse } from "../../../src/server/road/respond.js";
 import { startPlainServer } from "../../fixtures/plain-http.js";
 
+const NO_CLIENT = { ip: undefined, observedIp: undefined };
+
 /** A stand-in response: what the context uses of one is its `close` event and `writableEnded`. */
 function fakeResponse(): EventEmitter & { writableEnded: boolean; raw: RawResponse } {
   const emitter = new EventEmitter();
@@ -24,8 +26,10 @@ function abortedWith(t: Test, signal: AbortSignal, code: Code, message: string) 
 
 t.test("the context carries the client IP it was made with, and no deadline until the road sets one", async (t) => {
   const res = fakeResponse();
-  t.equal(createRoadContext({}, res.raw, "2001:db8::1").clientIp, "2001:db8::1");
-  const unknown = createRoadContext({}, res.raw, undefined);
+  const known = createRoadContext({}, res.raw, { ip: "2001:db8::1", observedIp: "2606:4700::1" });
+  t.equal(known.clientIp, "2001:db8::1");
+  t.equal(known.observedIp, "2606:4700::1", "the observed address is the resolver's");
+  const unknown = createRoadContext({}, res.raw, NO_CLIENT);
   t.equal(unknown.clientIp, undefined);
   t.equal(unknown.timeoutMs, undefined);
 });
@@ -33,7 +37,7 @@ t.test("the context carries the client IP it was made with, and no deadline unti
 t.test("the abort signal is made only when asked for, once, with one close listener", async (t) => {
   const res = fakeResponse();
   const before = activeTimers();
-  const ctx = createRoadContext({}, res.raw, undefined);
+  const ctx = createRoadContext({}, res.raw, NO_CLIENT);
   ctx.timeoutMs = 60_000;
   t.equal(res.listenerCount("close"), 0, "nothing listens before the signal is asked for");
   t.equal(activeTimers(), before, "and no timer runs");
@@ -47,7 +51,7 @@ t.test("the abort signal is made only when asked for, once, with one close liste
 
 t.test("dispose without a signal ever made touches nothing", async (t) => {
   const res = fakeResponse();
-  const ctx = createRoadContext({}, res.raw, undefined);
+  const ctx = createRoadContext({}, res.raw, NO_CLIENT);
   ctx.timeoutMs = 1000;
   ctx.dispose();
   t.equal(res.listenerCount("close"), 0);
@@ -59,7 +63,7 @@ t.test("a deadline already passed aborts the signal at once with deadline_exceed
   for (const timeoutMs of [0, -5]) {
     const res = fakeResponse();
     const before = activeTimers();
-    const ctx = createRoadContext({}, res.raw, undefined);
+    const ctx = createRoadContext({}, res.raw, NO_CLIENT);
     ctx.timeoutMs = timeoutMs;
     abortedWith(t, ctx.signal, Code.DeadlineExceeded, "the operation timed out");
     t.equal(activeTimers(), before, `${timeoutMs} ms: no timer started`);
@@ -70,7 +74,7 @@ t.test("a deadline already passed aborts the signal at once with deadline_exceed
 t.test("a deadline ahead is a timer that dispose clears, with the signal left alone", async (t) => {
   const res = fakeResponse();
   const before = activeTimers();
-  const ctx = createRoadContext({}, res.raw, undefined);
+  const ctx = createRoadContext({}, res.raw, NO_CLIENT);
   ctx.timeoutMs = 3_600_000;
   const signal = ctx.signal;
   t.equal(activeTimers(), before + 1, "the deadline timer runs");
@@ -83,7 +87,7 @@ t.test("a deadline ahead is a timer that dispose clears, with the signal left al
 t.test("without a deadline no timer runs", async (t) => {
   const res = fakeResponse();
   const before = activeTimers();
-  const ctx = createRoadContext({}, res.raw, undefined);
+  const ctx = createRoadContext({}, res.raw, NO_CLIENT);
   t.equal(ctx.signal.aborted, false);
   t.equal(activeTimers(), before);
   ctx.dispose();
@@ -91,7 +95,7 @@ t.test("without a deadline no timer runs", async (t) => {
 
 t.test("the deadline the signal uses is the one set before the signal is first asked for", async (t) => {
   const res = fakeResponse();
-  const ctx = createRoadContext({}, res.raw, undefined);
+  const ctx = createRoadContext({}, res.raw, NO_CLIENT);
   const signal = ctx.signal;
   ctx.timeoutMs = 0;
   t.equal(ctx.signal.aborted, false, "a deadline set afterwards does not reach the signal already made");
@@ -101,7 +105,7 @@ t.test("the deadline the signal uses is the one set before the signal is first a
 
 t.test("a response closed before it ended aborts the signal with canceled", async (t) => {
   const res = fakeResponse();
-  const ctx = createRoadContext({}, res.raw, undefined);
+  const ctx = createRoadContext({}, res.raw, NO_CLIENT);
   const signal = ctx.signal;
   res.emit("close");
   abortedWith(t, signal, Code.Canceled, "the client went away");
@@ -110,7 +114,7 @@ t.test("a response closed before it ended aborts the signal with canceled", asyn
 
 t.test("a response closed after it ended does not abort the signal", async (t) => {
   const res = fakeResponse();
-  const ctx = createRoadContext({}, res.raw, undefined);
+  const ctx = createRoadContext({}, res.raw, NO_CLIENT);
   const signal = ctx.signal;
   res.writableEnded = true;
   res.emit("close");
@@ -120,7 +124,7 @@ t.test("a response closed after it ended does not abort the signal", async (t) =
 
 t.test("after dispose no listener remains and a later close aborts nothing", async (t) => {
   const res = fakeResponse();
-  const ctx = createRoadContext({}, res.raw, undefined);
+  const ctx = createRoadContext({}, res.raw, NO_CLIENT);
   ctx.timeoutMs = 60_000;
   const signal = ctx.signal;
   ctx.dispose();
@@ -133,7 +137,7 @@ t.test("with a real response, a client that goes away before the answer aborts t
   let made: (ctx: RoadContext) => void = () => {};
   const context = new Promise<RoadContext>((resolve) => (made = resolve));
   const server = await startPlainServer(t, (req, res: ServerResponse) => {
-    made(createRoadContext(req.headers, res, req.socket.remoteAddress));
+    made(createRoadContext(req.headers, res, { ip: req.socket.remoteAddress, observedIp: undefined }));
   });
   const req = server.request({ "content-length": 0 });
   req.on("error", () => {}); // cut on purpose below
@@ -151,7 +155,7 @@ t.test("with a real response, the close after the answer aborts nothing", async 
   let ctx: RoadContext | undefined;
   let closed: Promise<unknown[]> | undefined;
   const server = await startPlainServer(t, (req, res: ServerResponse) => {
-    ctx = createRoadContext(req.headers, res, undefined);
+    ctx = createRoadContext(req.headers, res, NO_CLIENT);
     void ctx.signal;
     closed = once(res, "close");
     res.end("done");
@@ -168,7 +172,7 @@ t.test("with a real response, the close after the answer aborts nothing", async 
 
 t.test("request headers are read case-insensitively, the first value of a list", async (t) => {
   const headers: IncomingHttpHeaders = { "x-trace-id": "abc", "set-cookie": ["a=1", "b=2"], "content-type": "application/json" };
-  const ctx = createRoadContext(headers, fakeResponse().raw, undefined);
+  const ctx = createRoadContext(headers, fakeResponse().raw, NO_CLIENT);
   t.equal(ctx.requestHeader("x-trace-id"), "abc");
   t.equal(ctx.requestHeader("X-Trace-Id"), "abc");
   t.equal(ctx.requestHeader("CONTENT-TYPE"), "application/json");
@@ -177,7 +181,7 @@ t.test("request headers are read case-insensitively, the first value of a list",
 });
 
 t.test("response headers set by the handler are collected under lower-case names, the last value winning", async (t) => {
-  const ctx = createRoadContext({}, fakeResponse().raw, undefined);
+  const ctx = createRoadContext({}, fakeResponse().raw, NO_CLIENT);
   t.equal(ctx.responseHeaders, undefined, "none until one is set");
   ctx.setResponseHeader("X-Served-By", "node-1");
   ctx.setResponseHeader("Retry-After", "5");

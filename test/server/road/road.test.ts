@@ -247,7 +247,7 @@ t.test("a request that does not decode is invalid_argument on every encoding, ne
 });
 
 t.test("a rate-limit refusal is the same on all four encodings, with Retry-After", async (t) => {
-  const { road, reference, clock } = await pair(t, { rateLimit: true, rateLookup: "1:1" });
+  const { road, reference, clock } = await pair(t, { rateLimit: true, rateLimitExempt: "none", rateLookup: "1:1" });
   for (const encoding of ENCODINGS) {
     clock.advance(1_000); // a fresh budget of one for each encoding
     const exchange: Exchange = { path: `${SERVICE}/Health`, headers: { ...headersOf(encoding) }, body: bodyOf(encoding, payloadOf(encoding, HealthRequestSchema, {})) };
@@ -322,7 +322,7 @@ t.test("a request to an unknown path that is no RPC (not POST, or no RPC content
 t.test("the road serves unary methods only: a service of streams gets no route", async (t) => {
   const app = fastify();
   t.teardown(() => app.close());
-  await registerUnaryRoad(app, { service: ServerReflection, handlers: {}, steps: [], maxBodyBytes: 1024, clientIp: () => undefined, log: { error() {}, debug() {} } });
+  await registerUnaryRoad(app, { service: ServerReflection, handlers: {}, steps: [], maxBodyBytes: 1024, client: () => ({ ip: undefined, observedIp: undefined }), log: { error() {}, debug() {} } });
   const res = await app.inject({ method: "POST", url: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", headers: { "content-type": "application/grpc" }, payload: "" });
   t.equal(res.statusCode, 404);
 });
@@ -331,7 +331,7 @@ t.test("the road refuses to start without a handler for every unary method", asy
   const app = fastify();
   t.teardown(() => app.close());
   await t.rejects(
-    registerUnaryRoad(app, { service: DiscoveryService, handlers: {}, steps: [], maxBodyBytes: 1024, clientIp: () => undefined, log: { error() {}, debug() {} } }),
+    registerUnaryRoad(app, { service: DiscoveryService, handlers: {}, steps: [], maxBodyBytes: 1024, client: () => ({ ip: undefined, observedIp: undefined }), log: { error() {}, debug() {} } }),
     /no handler for RegisterColony/,
   );
 });
