@@ -36,6 +36,8 @@ export function createConfiguredRegistry(config: Config, now: () => number): Dis
       agents: config.maxAgents,
       relaySessions: config.maxRelaySessions,
       bytes: config.maxRegistryBytes,
+      agentsPerMeshPerOwner: config.maxAgentsPerMeshPerIp,
+      relaySessionsPerOwner: config.maxRelaySessionsPerIp,
     },
     sizeOf: discoveryEntrySizes,
   });

@@ -40,7 +40,7 @@ t.test("GET /health answers exactly application/json with active counts and upti
   const { app, clock, registry } = await setup({ ttlSeconds: 60 });
   t.teardown(() => app.close());
   await registry.registerColony("m1", KEY_1, colonyData(":1"));
-  await registry.registerAgent("m1", "a1", KEY_2, { endpoints: [":2"], metadata: {}, observedEndpoint: undefined });
+  await registry.registerAgent("m1", "a1", KEY_2, { endpoints: [":2"], metadata: {}, observedEndpoint: undefined }, "198.51.100.1");
   clock.advance(30_500);
   const res = await app.inject({ method: "GET", url: "/health" });
   t.equal(res.statusCode, 200);
@@ -87,15 +87,15 @@ t.test("the registry follows the configured TTL, relay session lifetime and caps
   const lease = await registry.registerColony("m", KEY_1, colonyData(":1"));
   t.equal(lease.expiresAtMs - clock.now(), 10_000);
   await t.rejects(Promise.resolve().then(() => registry.registerColony("other", KEY_1, colonyData(":1"))), /--max-colonies/);
-  await registry.registerAgent("m", "a1", KEY_2, { endpoints: [":2"], metadata: {}, observedEndpoint: undefined });
+  await registry.registerAgent("m", "a1", KEY_2, { endpoints: [":2"], metadata: {}, observedEndpoint: undefined }, "198.51.100.1");
   await t.rejects(
-    Promise.resolve().then(() => registry.registerAgent("m", "a2", KEY_2, { endpoints: [":2"], metadata: {}, observedEndpoint: undefined })),
+    Promise.resolve().then(() => registry.registerAgent("m", "a2", KEY_2, { endpoints: [":2"], metadata: {}, observedEndpoint: undefined }, "198.51.100.1")),
     /--max-agents-per-mesh/,
   );
   const relay = { id: "r:1", host: "r", port: 1 };
-  const session = await registry.createRelaySession("s1", "m", { relay, agentPubkey: KEY_1, colonyPubkey: KEY_2 });
+  const session = await registry.createRelaySession("s1", "m", { relay, agentPubkey: KEY_1, colonyPubkey: KEY_2 }, "198.51.100.1");
   t.equal(session.expiresAtMs - clock.now(), 120_000);
-  await t.rejects(Promise.resolve().then(() => registry.createRelaySession("s2", "m", { relay, agentPubkey: KEY_1, colonyPubkey: KEY_2 })), /--max-relay-sessions/);
+  await t.rejects(Promise.resolve().then(() => registry.createRelaySession("s2", "m", { relay, agentPubkey: KEY_1, colonyPubkey: KEY_2 }, "198.51.100.1")), /--max-relay-sessions/);
 });
 
 t.test("the sweeper runs every --cleanup-interval on the app's timers and stops when the app closes", async (t) => {

@@ -177,6 +177,15 @@ export const OPTIONS = {
     help: "agents in one mesh",
     ...integer(1, 100_000_000),
   }),
+  maxAgentsPerMeshPerIp: option({
+    flag: "max-agents-per-mesh-per-ip",
+    env: "MAX_AGENTS_PER_MESH_PER_IP",
+    arg: "<n>",
+    group: "limits",
+    default: 1_000,
+    help: "agents one client address (IPv6: a /64) may hold in one mesh, so that a few addresses cannot fill a mesh",
+    ...integer(1, 100_000_000),
+  }),
   maxAgents: option({
     flag: "max-agents",
     env: "MAX_AGENTS",
@@ -193,6 +202,15 @@ export const OPTIONS = {
     group: "limits",
     default: 10_000,
     help: "open relay sessions",
+    ...integer(1, 100_000_000),
+  }),
+  maxRelaySessionsPerIp: option({
+    flag: "max-relay-sessions-per-ip",
+    env: "MAX_RELAY_SESSIONS_PER_IP",
+    arg: "<n>",
+    group: "limits",
+    default: 100,
+    help: "relay sessions one client address (IPv6: a /64) may hold open",
     ...integer(1, 100_000_000),
   }),
   maxRegistryBytes: option({

@@ -9,6 +9,6 @@ export type {
   RegistryOptions,
   RelaySession,
   SweepResult,
-} from "./registry.js";
+} from "./types.js";
 export { RegistryError } from "./errors.js";
 export type { RegistryErrorCode } from "./errors.js";

@@ -10,7 +10,7 @@ import {
   type PublicEndpointInfoSchema,
   type RelayOptionSchema,
 } from "../../gen/coral/discovery/v1/discovery_pb.js";
-import { isPublicIp } from "../net/address.js";
+import { addressKey, isPublicIp } from "../net/address.js";
 import { parseHostPort } from "../net/host-port.js";
 import type { Registry } from "../registry/index.js";
 import type { TokenSigner } from "../tokens/index.js";
@@ -173,7 +173,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    registerAgent(req, { observedIp }) {
+    registerAgent(req, { clientIp, observedIp }) {
       check.id(req.agentId, "agent_id");
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
@@ -188,11 +188,13 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
           Code.InvalidArgument,
         );
       }
-      const lease = registry.registerAgent(req.meshId, req.agentId, req.pubkey, {
-        endpoints: req.endpoints,
-        metadata: req.metadata,
-        observedEndpoint: observed,
-      });
+      const lease = registry.registerAgent(
+        req.meshId,
+        req.agentId,
+        req.pubkey,
+        { endpoints: req.endpoints, metadata: req.metadata, observedEndpoint: observed },
+        addressKey(clientIp),
+      );
       return {
         success: true,
         ttl: ttlSeconds,
@@ -220,18 +222,19 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    requestRelay(req) {
+    requestRelay(req, { clientIp }) {
       const relay = relays[nextRelay % Math.max(relays.length, 1)];
       if (relay === undefined) throw noRelay();
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.agentPubkey, "agent_pubkey", strict);
       check.pubkey(req.colonyPubkey, "colony_pubkey", strict);
       nextRelay = (nextRelay + 1) % relays.length;
-      const session = registry.createRelaySession(randomId(), req.meshId, {
-        relay,
-        agentPubkey: req.agentPubkey,
-        colonyPubkey: req.colonyPubkey,
-      });
+      const session = registry.createRelaySession(
+        randomId(),
+        req.meshId,
+        { relay, agentPubkey: req.agentPubkey, colonyPubkey: req.colonyPubkey },
+        addressKey(clientIp),
+      );
       return {
         relayEndpoint: { ip: relay.host, port: relay.port, protocol: "udp" },
         sessionId: session.sessionId,

@@ -139,7 +139,7 @@ t.test("CORAL_DISCOVERY_URL sets the service; token prints the JWT alone; health
   const missing = await runCli(["agent", "lookup", "a1", "--mesh-id", "m"], { env });
   t.equal(missing.code, 3);
   t.match(missing.stderr, /agent a1 not found/);
-  await server.registry.registerAgent("m", "a1", KEY_2, { endpoints: ["203.0.113.7:51820"], metadata: {}, observedEndpoint: undefined });
+  await server.registry.registerAgent("m", "a1", KEY_2, { endpoints: ["203.0.113.7:51820"], metadata: {}, observedEndpoint: undefined }, "198.51.100.1");
   const agent = await runCli(["agent", "lookup", "a1", "--mesh-id", "m"], { env });
   t.match(agent.stdout, /^agent a1\n {2}mesh +m\n {2}pubkey +/);
   t.match(agent.stdout, /endpoints +203\.0\.113\.7:51820/);
@@ -164,7 +164,7 @@ t.test("agent lookup shows - for no endpoints and udp for an observed endpoint w
     endpoints: [],
     metadata: {},
     observedEndpoint: { ip: "203.0.113.7", port: 51820, protocol: "" },
-  });
+  }, "198.51.100.1");
   const shown = await runCli(["agent", "lookup", "stun-only", "--mesh-id", "m", "--url", server.url]);
   t.equal(shown.code, 0, shown.stderr);
   t.match(shown.stdout, /\n {2}endpoints +-\n/);

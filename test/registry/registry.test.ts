@@ -5,7 +5,15 @@ import { createFakeClock } from "../fixtures/clock.js";
 const TTL_MS = 300_000;
 const RELAY_TTL_MS = 30 * 60_000;
 /** Limits no test reaches unless it sets them. */
-const ROOMY = { colonies: 1_000_000, agentsPerMesh: 1_000_000, agents: 1_000_000, relaySessions: 1_000_000, bytes: 2 ** 40 };
+const ROOMY = {
+  colonies: 1_000_000,
+  agentsPerMesh: 1_000_000,
+  agents: 1_000_000,
+  relaySessions: 1_000_000,
+  bytes: 2 ** 40,
+  agentsPerMeshPerOwner: 1_000_000,
+  relaySessionsPerOwner: 1_000_000,
+};
 /** Every entry "takes" 100 bytes, unless its payload says `{ bytes: n }`. */
 const sizeOf = {
   colony: (_m: string, _p: string, data: unknown) => (data as { bytes?: number } | undefined)?.bytes ?? 100,
@@ -90,8 +98,8 @@ t.test("split-brain: once the lease has expired, another pubkey may take the mes
 t.test("agents are keyed by (mesh, agent) and kept apart from colonies", async (t) => {
   const { registry } = setup();
   registry.registerColony("mesh-a", "colony-key", { endpoints: [] });
-  registry.registerAgent("mesh-a", "agent-1", "agent-key", { note: "a" });
-  registry.registerAgent("mesh-b", "agent-1", "agent-key-b", { note: "b" });
+  registry.registerAgent("mesh-a", "agent-1", "agent-key", { note: "a" }, "198.51.100.1");
+  registry.registerAgent("mesh-b", "agent-1", "agent-key-b", { note: "b" }, "198.51.100.1");
   t.equal(registry.lookupAgent("mesh-a", "agent-1")?.data.note, "a");
   t.equal(registry.lookupAgent("mesh-b", "agent-1")?.data.note, "b");
   t.equal(registry.lookupAgent("mesh-c", "agent-1"), undefined, "other mesh: not found");
@@ -101,16 +109,16 @@ t.test("agents are keyed by (mesh, agent) and kept apart from colonies", async (
 
 t.test("agent keys cannot collide through separators in the ids", async (t) => {
   const { registry } = setup();
-  registry.registerAgent("a/b", "c", "k1", { note: "first" });
-  registry.registerAgent("a", "b/c", "k2", { note: "second" });
+  registry.registerAgent("a/b", "c", "k1", { note: "first" }, "198.51.100.1");
+  registry.registerAgent("a", "b/c", "k2", { note: "second" }, "198.51.100.1");
   t.equal(registry.lookupAgent("a/b", "c")?.data.note, "first");
   t.equal(registry.lookupAgent("a", "b/c")?.data.note, "second");
 });
 
 t.test("an agent with a different pubkey replaces the record (last writer wins)", async (t) => {
   const { registry } = setup();
-  registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "old" });
-  const lease = registry.registerAgent("mesh-a", "agent-1", "key-2", { note: "new" });
+  registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "old" }, "198.51.100.1");
+  const lease = registry.registerAgent("mesh-a", "agent-1", "key-2", { note: "new" }, "198.51.100.1");
   t.equal(lease.pubkey, "key-2");
   t.equal(registry.lookupAgent("mesh-a", "agent-1")?.data.note, "new");
   t.equal(registry.counts().agents, 1);
@@ -118,7 +126,7 @@ t.test("an agent with a different pubkey replaces the record (last writer wins)"
 
 t.test("agents expire on read like colonies", async (t) => {
   const { clock, registry } = setup();
-  registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "" });
+  registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "" }, "198.51.100.1");
   clock.advance(TTL_MS);
   t.equal(registry.lookupAgent("mesh-a", "agent-1"), undefined);
 });
@@ -126,7 +134,7 @@ t.test("agents expire on read like colonies", async (t) => {
 t.test("sweep removes only expired entries and returns them", async (t) => {
   const { clock, registry } = setup();
   registry.registerColony("old", "k", { endpoints: [] });
-  registry.registerAgent("old", "agent", "k", { note: "" });
+  registry.registerAgent("old", "agent", "k", { note: "" }, "198.51.100.1");
   clock.advance(100_000);
   registry.registerColony("young", "k", { endpoints: [] });
   clock.advance(TTL_MS - 100_000);
@@ -177,7 +185,7 @@ t.test("a clock that goes backwards does not lose or resurrect leases", async (t
 
 t.test("relay sessions: create, release once, mesh must match, expire after 30 minutes", async (t) => {
   const { clock, registry } = setup();
-  const session = registry.createRelaySession("s1", "mesh-a", { relay: "r1" });
+  const session = registry.createRelaySession("s1", "mesh-a", { relay: "r1" }, "198.51.100.1");
   t.equal(session.expiresAtMs, clock.now() + 30 * 60_000);
   t.equal(registry.counts().relaySessions, 1);
   const mismatch = t.throws(() => registry.releaseRelaySession("s1", "mesh-b"));
@@ -186,9 +194,9 @@ t.test("relay sessions: create, release once, mesh must match, expire after 30 m
   const again = t.throws(() => registry.releaseRelaySession("s1", "mesh-a"));
   t.equal((again as RegistryError).code, "session_not_found");
   t.match((again as Error).message, /not found/);
-  registry.createRelaySession("s2", "mesh-a", { relay: "r1" });
+  registry.createRelaySession("s2", "mesh-a", { relay: "r1" }, "198.51.100.1");
   t.equal(registry.releaseRelaySession("s2", "").sessionId, "s2", "an empty mesh id skips the check");
-  registry.createRelaySession("s3", "mesh-a", { relay: "r1" });
+  registry.createRelaySession("s3", "mesh-a", { relay: "r1" }, "198.51.100.1");
   clock.advance(30 * 60_000);
   t.equal((t.throws(() => registry.releaseRelaySession("s3", "")) as RegistryError).code, "session_not_found");
   t.same(
@@ -218,29 +226,29 @@ t.test("capacity: new colonies are refused when full, renewals still succeed, ex
 t.test("capacity: agents per mesh and in all; renewals and re-registrations at the cap succeed", async (t) => {
   const clock = createFakeClock();
   const registry = create<number, number, number>(clock.now, { agentsPerMesh: 2, agents: 3 });
-  registry.registerAgent("m1", "a1", "k", 0);
-  registry.registerAgent("m1", "a2", "k", 0);
-  const perMesh = t.throws(() => registry.registerAgent("m1", "a3", "k", 0)) as RegistryError;
+  registry.registerAgent("m1", "a1", "k", 0, "198.51.100.1");
+  registry.registerAgent("m1", "a2", "k", 0, "198.51.100.1");
+  const perMesh = t.throws(() => registry.registerAgent("m1", "a3", "k", 0, "198.51.100.1")) as RegistryError;
   t.equal(perMesh.code, "capacity_exceeded");
   t.match(perMesh.message, /mesh m1 is full: it has 2 agents \(--max-agents-per-mesh\)/);
-  t.ok(registry.registerAgent("m1", "a2", "other-key", 1), "replacing an existing agent at the cap succeeds");
-  registry.registerAgent("m2", "a1", "k", 0);
-  const total = t.throws(() => registry.registerAgent("m3", "a1", "k", 0)) as RegistryError;
+  t.ok(registry.registerAgent("m1", "a2", "other-key", 1, "198.51.100.1"), "replacing an existing agent at the cap succeeds");
+  registry.registerAgent("m2", "a1", "k", 0, "198.51.100.1");
+  const total = t.throws(() => registry.registerAgent("m3", "a1", "k", 0, "198.51.100.1")) as RegistryError;
   t.match(total.message, /it holds 3 agents \(--max-agents\)/);
   clock.advance(TTL_MS);
-  registry.registerAgent("m1", "a3", "k", 0);
-  registry.registerAgent("m1", "a1", "k", 0);
+  registry.registerAgent("m1", "a3", "k", 0, "198.51.100.1");
+  registry.registerAgent("m1", "a1", "k", 0, "198.51.100.1");
   t.equal(registry.counts().agents, 2, "expired agents were swept to make room, per-mesh counts followed");
-  t.throws(() => registry.registerAgent("m1", "a4", "k", 0), /mesh m1 is full/);
+  t.throws(() => registry.registerAgent("m1", "a4", "k", 0, "198.51.100.1"), /mesh m1 is full/);
 });
 
 t.test("capacity: relay sessions", async (t) => {
   const clock = createFakeClock();
   const registry = create<number, number, number>(clock.now, { relaySessions: 1 });
-  registry.createRelaySession("s1", "m", 0);
-  t.throws(() => registry.createRelaySession("s2", "m", 0), /all 1 relay sessions are in use \(--max-relay-sessions\)/);
+  registry.createRelaySession("s1", "m", 0, "198.51.100.1");
+  t.throws(() => registry.createRelaySession("s2", "m", 0, "198.51.100.1"), /all 1 relay sessions are in use \(--max-relay-sessions\)/);
   registry.releaseRelaySession("s1", "m");
-  t.equal(registry.createRelaySession("s2", "m", 0).sessionId, "s2");
+  t.equal(registry.createRelaySession("s2", "m", 0, "198.51.100.1").sessionId, "s2");
 });
 
 t.test("a budgeted sweep frees at most the budget per kind and says when more is left", async (t) => {
@@ -269,12 +277,12 @@ t.test("byte budget: new entries of every kind are refused past it, naming the f
   const clock = createFakeClock();
   const registry = create<{ bytes?: number }, { bytes?: number }, { bytes?: number }>(clock.now, { bytes: 1_000 });
   registry.registerColony("a", "k", { bytes: 400 });
-  registry.registerAgent("a", "x", "k", { bytes: 400 });
+  registry.registerAgent("a", "x", "k", { bytes: 400 }, "198.51.100.1");
   t.equal(registry.counts().bytes, 800);
   for (const [what, attempt] of [
     ["colony", () => registry.registerColony("b", "k", { bytes: 300 })],
-    ["agent", () => registry.registerAgent("a", "y", "k", { bytes: 300 })],
-    ["relay session", () => registry.createRelaySession("s", "a", { bytes: 300 })],
+    ["agent", () => registry.registerAgent("a", "y", "k", { bytes: 300 }, "198.51.100.1")],
+    ["relay session", () => registry.createRelaySession("s", "a", { bytes: 300 }, "198.51.100.1")],
   ] as const) {
     const error = t.throws(attempt) as RegistryError;
     t.equal(error.code, "capacity_exceeded", what);
@@ -290,16 +298,16 @@ t.test("byte budget: a renewal with the same or a smaller payload always succeed
   const clock = createFakeClock();
   const registry = create<{ bytes?: number }, { bytes?: number }, { bytes?: number }>(clock.now, { bytes: 1_000 });
   registry.registerColony("a", "k", { bytes: 600 });
-  registry.registerAgent("a", "x", "k", { bytes: 400 });
+  registry.registerAgent("a", "x", "k", { bytes: 400 }, "198.51.100.1");
   clock.advance(1_000);
   t.ok(registry.registerColony("a", "k", { bytes: 600 }), "same size at the budget");
-  t.ok(registry.registerAgent("a", "x", "k", { bytes: 300 }), "smaller");
+  t.ok(registry.registerAgent("a", "x", "k", { bytes: 300 }, "198.51.100.1"), "smaller");
   t.equal(registry.counts().bytes, 900);
   t.ok(registry.registerColony("a", "k", { bytes: 700 }), "growth that still fits");
   const grown = t.throws(() => registry.registerColony("a", "k", { bytes: 800 })) as RegistryError;
   t.match(grown.message, /this renewal would grow mesh a's entry to 800; renew with the same or a smaller payload/);
   t.equal(registry.lookupColony("a")?.bytes, 700, "the refused renewal changed nothing");
-  const agent = t.throws(() => registry.registerAgent("a", "x", "other-key", { bytes: 400 })) as RegistryError;
+  const agent = t.throws(() => registry.registerAgent("a", "x", "other-key", { bytes: 400 }, "198.51.100.1")) as RegistryError;
   t.match(agent.message, /this renewal would grow agent x's entry to 400/, "an agent replaced by another key counts as a renewal of its entry");
   t.equal(registry.counts().bytes, 1_000);
 });
@@ -307,8 +315,8 @@ t.test("byte budget: a renewal with the same or a smaller payload always succeed
 t.test("byte budget: expired entries of any kind make room without a sweeper; releases and sweeps give bytes back", async (t) => {
   const clock = createFakeClock();
   const registry = create<{ bytes?: number }, { bytes?: number }, { bytes?: number }>(clock.now, { bytes: 1_000 });
-  registry.registerAgent("m", "old", "k", { bytes: 600 });
-  registry.createRelaySession("s1", "m", { bytes: 300 });
+  registry.registerAgent("m", "old", "k", { bytes: 600 }, "198.51.100.1");
+  registry.createRelaySession("s1", "m", { bytes: 300 }, "198.51.100.1");
   t.throws(() => registry.registerColony("a", "k", { bytes: 400 }), /--max-registry-bytes/);
   clock.advance(TTL_MS);
   t.equal(registry.registerColony("a", "k", { bytes: 400 }).meshId, "a", "the expired agent made room");
@@ -326,9 +334,92 @@ t.test("byte budget: re-registering an expired entry replaces its bytes, it does
   const clock = createFakeClock();
   const registry = create<{ bytes?: number }, { bytes?: number }, { bytes?: number }>(clock.now, { bytes: 1_000 });
   registry.registerColony("a", "k", { bytes: 900 });
-  registry.registerAgent("a", "x", "k", { bytes: 100 });
+  registry.registerAgent("a", "x", "k", { bytes: 100 }, "198.51.100.1");
   clock.advance(TTL_MS);
   t.ok(registry.registerColony("a", "other-key", { bytes: 900 }), "an expired mesh is free for another pubkey, in its own bytes");
-  t.ok(registry.registerAgent("a", "x", "k", { bytes: 100 }));
+  t.ok(registry.registerAgent("a", "x", "k", { bytes: 100 }, "198.51.100.1"));
   t.equal(registry.counts().bytes, 1_000);
+});
+
+t.test("a full mesh frees its own expired agents first, however many expired agents other meshes hold", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<number, number, number>(clock.now, { agentsPerMesh: 3 });
+  // 2,000 expired agents elsewhere, older than the victim's: a global oldest-first cleanup of 1,000 would not reach the victim's.
+  for (let i = 0; i < 2_000; i++) registry.registerAgent(`other-${i}`, "a", "k", 0, `203.0.113.${i % 200}`);
+  clock.advance(1_000);
+  for (const id of ["v1", "v2", "v3"]) registry.registerAgent("victim", id, "k", 0, "198.51.100.1");
+  clock.advance(TTL_MS);
+  t.equal(registry.counts().agents, 0, "every agent has expired");
+  t.equal(registry.registerAgent("victim", "new", "k", 0, "198.51.100.2").agentId, "new", "the mesh made room from its own expired agents");
+  t.equal(registry.lookupAgent("victim", "new")?.agentId, "new");
+  registry.registerAgent("victim", "new2", "k", 0, "198.51.100.2");
+  registry.registerAgent("victim", "new3", "k", 0, "198.51.100.2");
+  t.throws(() => registry.registerAgent("victim", "new4", "k", 0, "198.51.100.2"), /mesh victim is full: it has 3 agents/, "its live agents still count");
+  const swept = registry.sweep();
+  t.equal(swept.agents.length, 2_000, "the other meshes' expired agents were left to the sweeper");
+  t.notOk(swept.agents.some((a) => a.meshId === "victim"), "the victim's were already freed");
+});
+
+t.test("a full mesh: renewals move an agent to the back, so the oldest registration is the first freed", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<number, number, number>(clock.now, { agentsPerMesh: 2 });
+  registry.registerAgent("m", "a1", "k", 0, "198.51.100.1");
+  clock.advance(1_000);
+  registry.registerAgent("m", "a2", "k", 0, "198.51.100.1");
+  clock.advance(1_000);
+  registry.registerAgent("m", "a1", "k", 0, "198.51.100.1"); // heartbeat: a1 now expires after a2
+  clock.advance(TTL_MS - 1_000); // a2 expired, a1 alive
+  registry.registerAgent("m", "a3", "k", 0, "198.51.100.1");
+  t.ok(registry.lookupAgent("m", "a1"), "the renewed agent is kept");
+  t.equal(registry.lookupAgent("m", "a2"), undefined);
+  t.throws(() => registry.registerAgent("m", "a4", "k", 0, "198.51.100.1"), /mesh m is full/);
+});
+
+t.test("per-owner agent quota: one address cannot fill a mesh; others and renewals go on", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<number, number, number>(clock.now, { agentsPerMesh: 10, agentsPerMeshPerOwner: 2 });
+  registry.registerAgent("m", "a1", "k", 0, "198.51.100.1");
+  registry.registerAgent("m", "a2", "k", 0, "198.51.100.1");
+  const quota = t.throws(() => registry.registerAgent("m", "a3", "k", 0, "198.51.100.1")) as RegistryError;
+  t.equal(quota.code, "capacity_exceeded");
+  t.match(quota.message, /your address already holds 2 agents in mesh m \(--max-agents-per-mesh-per-ip\); registered agents can still renew/);
+  t.ok(registry.registerAgent("m", "a1", "k2", 1, "198.51.100.1"), "a renewal from the same address at its quota");
+  t.ok(registry.registerAgent("other-mesh", "a3", "k", 0, "198.51.100.1"), "the quota is per mesh");
+  t.ok(registry.registerAgent("m", "b1", "k", 0, "198.51.100.2"), "another address has its own quota");
+  t.equal(registry.counts().agents, 4);
+  clock.advance(TTL_MS);
+  t.ok(registry.registerAgent("m", "a3", "k", 0, "198.51.100.1"), "expired agents give the quota back without a sweeper");
+});
+
+t.test("per-owner agent quota follows the registration when an agent moves address", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<number, number, number>(clock.now, { agentsPerMeshPerOwner: 1 });
+  registry.registerAgent("m", "a1", "k", 0, "198.51.100.1");
+  registry.registerAgent("m", "b1", "k", 0, "198.51.100.2");
+  t.throws(() => registry.registerAgent("m", "b1", "k", 0, "198.51.100.1"), /your address already holds 1 agents/, "taking over another's agent is a new one for this address");
+  t.equal(registry.lookupAgent("m", "b1")?.owner, "198.51.100.2", "the refused move changed nothing");
+  t.ok(registry.registerAgent("m", "a1", "k", 0, "198.51.100.3"), "an agent whose address changed (roaming) moves");
+  t.ok(registry.registerAgent("m", "a2", "k", 0, "198.51.100.1"), "its old address got its quota back");
+  t.throws(() => registry.registerAgent("m", "a3", "k", 0, "198.51.100.3"), /already holds 1 agents/, "its new address is charged");
+});
+
+t.test("per-owner relay quota: one address cannot take every session; releases, expiry and sweeps give it back", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<number, number, number>(clock.now, { relaySessions: 10, relaySessionsPerOwner: 2 });
+  registry.createRelaySession("s1", "m", 0, "198.51.100.1");
+  registry.createRelaySession("s2", "m", 0, "198.51.100.1");
+  const quota = t.throws(() => registry.createRelaySession("s3", "m", 0, "198.51.100.1")) as RegistryError;
+  t.equal(quota.code, "capacity_exceeded");
+  t.match(quota.message, /your address already holds 2 open relay sessions \(--max-relay-sessions-per-ip\); release unused sessions or retry later/);
+  t.ok(registry.createRelaySession("s3", "m", 0, "198.51.100.2"), "another address is served");
+  registry.releaseRelaySession("s1", "m");
+  t.ok(registry.createRelaySession("s4", "m", 0, "198.51.100.1"), "a release gives one back");
+  clock.advance(RELAY_TTL_MS);
+  t.ok(registry.createRelaySession("s5", "m", 0, "198.51.100.1"), "expired sessions give it back without a sweeper");
+  registry.createRelaySession("s6", "m", 0, "198.51.100.1");
+  clock.advance(RELAY_TTL_MS);
+  registry.sweep();
+  t.equal(registry.counts().relaySessions, 0);
+  registry.createRelaySession("s7", "m", 0, "198.51.100.1");
+  t.ok(registry.createRelaySession("s8", "m", 0, "198.51.100.1"), "swept sessions gave it back");
 });

@@ -329,6 +329,25 @@ t.test("bootstrap rendezvous RPCs answer unimplemented", async (t) => {
   await rejects(t, client.ackBootstrapRendezvous({ meshId: "m" }), Code.Unimplemented, /AckBootstrapRendezvous/);
 });
 
+t.test("per-address quotas: agents per mesh and relay sessions are charged to the caller's address (IPv6: its /64)", async (t) => {
+  const { client, caller } = createServiceFixture({ maxAgentsPerMeshPerIp: 1, maxRelaySessionsPerIp: 1, relays: ["198.51.100.1:1"] });
+  const agent = { meshId: "m", pubkey: KEY_3, endpoints: ["198.51.100.2:51820"] };
+  caller.ip = "2001:db8:1:2::1";
+  await client.registerAgent({ ...agent, agentId: "a1" });
+  caller.ip = "2001:db8:1:2::ffff";
+  await rejects(t, client.registerAgent({ ...agent, agentId: "a2" }), Code.ResourceExhausted, /your address already holds 1 agents in mesh m \(--max-agents-per-mesh-per-ip\)/);
+  await client.requestRelay({ meshId: "m", agentPubkey: KEY_1, colonyPubkey: KEY_2 });
+  await rejects(
+    t,
+    client.requestRelay({ meshId: "m", agentPubkey: KEY_1, colonyPubkey: KEY_2 }),
+    Code.ResourceExhausted,
+    /your address already holds 1 open relay sessions \(--max-relay-sessions-per-ip\)/,
+  );
+  caller.ip = "2001:db8:1:3::1";
+  t.ok(await client.registerAgent({ ...agent, agentId: "a2" }), "the next /64 has its own quota");
+  t.ok(await client.requestRelay({ meshId: "m", agentPubkey: KEY_1, colonyPubkey: KEY_2 }));
+});
+
 t.test("expected errors are logged at debug, not error", async (t) => {
   const { client, logged } = createServiceFixture();
   await client.lookupColony({ meshId: "x" }).catch(() => undefined);

@@ -1,0 +1,132 @@
+// The registry's public types: its options, what it stores and what it answers.
+
+export interface RegistryOptions<C, A, R> {
+  /** Lease length of colonies and agents, in milliseconds (the server-wide `--ttl`). */
+  readonly ttlMs: number;
+  /** Lease length of relay sessions, in milliseconds (`--relay-session-ttl`). */
+  readonly relaySessionTtlMs: number;
+  /** The clock, in Unix milliseconds. Injected: the registry never reads time itself. */
+  readonly now: () => number;
+  /** Capacity: new entries beyond these are refused; renewals always succeed (unless they grow past `bytes`). */
+  readonly limits: RegistryLimits;
+  /** What each entry costs in memory, estimated from its content: what the byte budget counts. */
+  readonly sizeOf: EntrySizes<C, A, R>;
+}
+
+/** Estimated memory of one stored entry, in bytes (lease, payload, map and index entries). */
+export interface EntrySizes<C, A, R> {
+  colony(meshId: string, pubkey: string, data: C): number;
+  agent(meshId: string, agentId: string, pubkey: string, data: A): number;
+  relay(sessionId: string, meshId: string, data: R): number;
+}
+
+/** How many entries the registry holds at most. */
+export interface RegistryLimits {
+  /** Colonies in all (`--max-colonies`). */
+  readonly colonies: number;
+  /** Agents in one mesh (`--max-agents-per-mesh`). */
+  readonly agentsPerMesh: number;
+  /** Agents in all (`--max-agents`). */
+  readonly agents: number;
+  /** Open relay sessions (`--max-relay-sessions`). */
+  readonly relaySessions: number;
+  /** Estimated memory of all stored entries, bytes (`--max-registry-bytes`). */
+  readonly bytes: number;
+  /** Agents one client address may hold in one mesh (`--max-agents-per-mesh-per-ip`). */
+  readonly agentsPerMeshPerOwner: number;
+  /** Relay sessions one client address may hold open (`--max-relay-sessions-per-ip`). */
+  readonly relaySessionsPerOwner: number;
+}
+
+/** A colony's stored registration: what it sent (`data`) plus the lease. */
+export interface ColonyLease<D> {
+  readonly meshId: string;
+  readonly pubkey: string;
+  readonly data: D;
+  /** Unix ms of the registration that created this lease. */
+  readonly lastSeenMs: number;
+  readonly expiresAtMs: number;
+  /** Estimated memory of the entry (EntrySizes). */
+  readonly bytes: number;
+}
+
+export interface AgentLease<D> extends ColonyLease<D> {
+  readonly agentId: string;
+  /** Who registered it last (a client address key), for the per-address quota. */
+  readonly owner: string;
+}
+
+export interface RelaySession<D> {
+  readonly sessionId: string;
+  readonly meshId: string;
+  readonly data: D;
+  readonly expiresAtMs: number;
+  /** Estimated memory of the entry (EntrySizes). */
+  readonly bytes: number;
+  /** Who opened it (a client address key), for the per-address quota. */
+  readonly owner: string;
+}
+
+export interface SweepResult<C, A, R> {
+  readonly colonies: ColonyLease<C>[];
+  readonly agents: AgentLease<A>[];
+  readonly relaySessions: RelaySession<R>[];
+  /** False when the removal budget ran out before everything expired was freed: sweep again. */
+  readonly complete: boolean;
+}
+
+export interface RegistryCounts {
+  readonly colonies: number;
+  readonly agents: number;
+  readonly relaySessions: number;
+  /** Estimated memory of every stored entry, expired-but-unswept ones included (they still take it). */
+  readonly bytes: number;
+}
+
+/**
+ * The lease store: colonies by mesh id, agents by (mesh id, agent id), relay
+ * sessions by id. Pure: no timers, no I/O; time comes from `options.now`.
+ * `C`, `A`, `R` are whatever payloads the caller stores with each lease.
+ */
+export interface Registry<C, A, R> {
+  /**
+   * Registers or renews the colony of `meshId`; a registration replaces the
+   * stored one wholesale. Throws `RegistryError("split_brain")` when another
+   * pubkey holds an active lease on the mesh, leaving that lease untouched,
+   * and `capacity_exceeded` when a new colony would pass a cap or the byte
+   * budget, or a renewal would grow the registry past the budget.
+   */
+  registerColony(meshId: string, pubkey: string, data: C): ColonyLease<C>;
+  /** The active colony of `meshId`, or undefined. */
+  lookupColony(meshId: string): ColonyLease<C> | undefined;
+  /**
+   * Registers, renews or replaces (another pubkey: last writer wins) an agent
+   * for `owner` (the caller's address key). A mesh at its cap first frees its
+   * own expired agents (a bounded number).
+   */
+  registerAgent(meshId: string, agentId: string, pubkey: string, data: A, owner: string): AgentLease<A>;
+  /** The active agent `agentId` of `meshId`, or undefined. */
+  lookupAgent(meshId: string, agentId: string): AgentLease<A> | undefined;
+  /** Stores a new relay session under a caller-chosen (random) id, for `owner` (the caller's address key). */
+  createRelaySession(sessionId: string, meshId: string, data: R, owner: string): RelaySession<R>;
+  /**
+   * Ends a relay session. Throws `session_not_found` for unknown, expired or
+   * released sessions and `session_mesh_mismatch` when `meshId` is given and
+   * is not the session's mesh.
+   */
+  releaseRelaySession(sessionId: string, meshId: string): RelaySession<R>;
+  /**
+   * Frees expired entries and returns them; cost proportional to what expired.
+   * `budget` caps the removals per kind of entry, so a caller can spread a
+   * large backlog over several event-loop turns (`complete` is false when a
+   * kind used its whole budget, even if nothing is left: one more call says).
+   * Default: no cap.
+   */
+  sweep(nowMs?: number, budget?: number): SweepResult<C, A, R>;
+  /**
+   * Active entries of each kind: exact while the clock moves forward; after it
+   * went back, entries expiring within one second may still be counted.
+   */
+  counts(): RegistryCounts;
+}
+
