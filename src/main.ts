@@ -11,6 +11,8 @@ import { VERSION } from "./version.js";
 
 /** How long a graceful shutdown may take before open connections are cut. */
 const SHUTDOWN_GRACE_MS = 8_000;
+/** How often a daemon started by npm checks that its parent still runs. */
+const PARENT_CHECK_MS = 500;
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] !== undefined && CLIENT_COMMANDS.has(argv[0])) {
@@ -58,13 +60,22 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  const [{ buildApp }, { listen, writeReadyFile }] = await Promise.all([import("./app.js"), import("./listen.js")]);
+  const [{ buildApp }, { listen, writeReadyFile, removeReadyFile, PortInUseError }] = await Promise.all([import("./app.js"), import("./listen.js")]);
   const signingKey = config.signingKey ?? generateSigningKey();
   const app = await buildApp({ config, signingKey });
   // Fastify logs "Server listening at ..." during listen(); the RFD 001 banner
   // comes first, so that line is held back and the address logged after it.
   app.log.level = "warn";
-  const listening = await listen(app, config.host, config.port);
+  let listening: Awaited<ReturnType<typeof listen>>;
+  try {
+    listening = await listen(app, config.host, config.port);
+  } catch (error) {
+    if (!(error instanceof PortInUseError)) throw error;
+    process.stderr.write(`coral-discovery: ${error.message}\n`);
+    process.exitCode = 1;
+    await app.close();
+    return;
+  }
   app.log.level = config.logLevel;
   if (config.readyFile !== undefined) await writeReadyFile(config.readyFile, listening, process.pid);
   process.stdout.write(
@@ -89,18 +100,19 @@ async function main(argv: string[]): Promise<void> {
   }
 
   let closing = false;
-  const shutdown = (signal: NodeJS.Signals) => {
+  const shutdown = (reason: NodeJS.Signals | "parent exited") => {
     if (closing) return;
     closing = true;
-    app.log.info({ signal }, "shutting down: finishing in-flight requests");
+    app.log.info(reason === "parent exited" ? { reason } : { signal: reason }, "shutting down: finishing in-flight requests");
     const force = setTimeout(() => {
       app.log.warn("shutdown grace period over: closing remaining connections");
       app.server.closeAllConnections();
     }, SHUTDOWN_GRACE_MS);
     force.unref();
     app.close().then(
-      () => {
+      async () => {
         clearTimeout(force);
+        if (config.readyFile !== undefined) await removeReadyFile(config.readyFile, process.pid);
         process.exitCode = 0;
       },
       (error: unknown) => {
@@ -111,6 +123,23 @@ async function main(argv: string[]): Promise<void> {
   };
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);
+  if (process.env.npm_command !== undefined) stopWithParent(() => shutdown("parent exited"));
+}
+
+/**
+ * Under `npx coral-discovery` npm runs the daemon through `sh -c`, and when npm
+ * is stopped it signals only that shell: the daemon would live on as an
+ * orphan, still holding its port. So when npm started it, the daemon stops
+ * gracefully once its parent is gone (it is then re-parented).
+ */
+function stopWithParent(stop: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop();
+  }, PARENT_CHECK_MS);
+  timer.unref();
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

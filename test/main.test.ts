@@ -4,15 +4,20 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import t, { type Test } from "tap";
 import { OPTIONS } from "../src/config/index.js";
 import { parseSigningKey } from "../src/tokens/index.js";
 import { VERSION } from "../src/version.js";
 import { KEY_1 } from "./fixtures/keys.js";
-import { fromRoot } from "./fixtures/paths.js";
+import { fromRoot, MAIN_JS } from "./fixtures/paths.js";
 import { startServer } from "./fixtures/server.js";
 import { spawnDaemon, withTimeout, type Daemon } from "./fixtures/spawn.js";
+import { until } from "./fixtures/wait.js";
 
 const { version } = JSON.parse(readFileSync(fromRoot("package.json"), "utf8")) as { version: string };
 const SERVICE = "coral.discovery.v1.DiscoveryService";
@@ -319,4 +324,53 @@ t.test("a request in flight at SIGTERM still gets its answer, while new connecti
   t.match(JSON.parse(answer.text), { success: true, ttl: 300 });
   t.strictSame(await daemon.exited(EXIT_BOUND_MS), { code: 0, signal: null });
   t.notMatch(daemon.stdout(), FORCED, "the daemon exited once the request was answered, not at the forced close");
+});
+
+t.test("the ready file is removed at a graceful exit, so the next run never reads a stale one", async (t) => {
+  const file = join(await mkdtemp(join(tmpdir(), "coral-main-")), "ready.json");
+  const daemon = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--ready-file", file, "--log-level", "warn"]);
+  await listeningPort(daemon);
+  t.equal((JSON.parse(readFileSync(file, "utf8")) as { pid: number }).pid, daemon.child.pid);
+  daemon.child.kill("SIGTERM");
+  t.strictSame(await daemon.exited(EXIT_BOUND_MS), { code: 0, signal: null });
+  t.equal(existsSync(file), false, "removed");
+});
+
+t.test("a port in use exits 1 naming the process that holds it and how to pick another port", async (t) => {
+  const first = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--log-level", "warn"]);
+  const port = await listeningPort(first);
+  const second = spawnDaemon(t, ["--port", String(port), "--host", "127.0.0.1", "--log-level", "warn"]);
+  t.strictSame(await second.exited(EXIT_BOUND_MS), { code: 1, signal: null });
+  const stderr = second.stderr();
+  t.match(stderr, `coral-discovery: port ${port} is already in use by process ${first.child.pid}`);
+  t.match(stderr, "--port <n>");
+  t.match(stderr, "--port 0");
+  t.notMatch(stderr, /\n\s+at /, "no stack trace");
+  t.equal(second.stdout(), "", "no banner");
+});
+
+t.test("started by npm (npx runs it under sh -c), the daemon stops gracefully once its parent is gone", async (t) => {
+  const file = join(await mkdtemp(join(tmpdir(), "coral-main-")), "ready.json");
+  // `; true` keeps sh from exec'ing node, as npx's shell does: node is sh's child.
+  const script = `"${process.execPath}" "${MAIN_JS}" --port 0 --host 127.0.0.1 --log-level warn --ready-file "${file}"; true`;
+  const shell = spawn("sh", ["-c", script], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", npm_command: "exec" },
+    stdio: "ignore",
+  });
+  const shellExited = new Promise((resolve) => shell.once("exit", resolve));
+  await until(() => existsSync(file), "the ready file", EXIT_BOUND_MS);
+  const { pid, port } = JSON.parse(readFileSync(file, "utf8")) as { pid: number; port: number };
+  t.not(pid, shell.pid, "node runs as the shell's child");
+  t.teardown(() => {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // exited, as it should
+    }
+  });
+  shell.kill("SIGKILL"); // what happens to npx's shell when npx is stopped
+  await shellExited;
+  await waitUntilRefused(port, 10_000);
+  await until(() => !existsSync(file), "the daemon to remove its ready file at its graceful exit", 10_000);
+  t.pass("the orphaned daemon stopped and removed its ready file");
 });
