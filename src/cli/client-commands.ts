@@ -1,5 +1,4 @@
 // The client side of the binary: `coral-discovery lookup|register|agent lookup|token|health|wait`.
-import { readFile } from "node:fs/promises";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
@@ -19,6 +18,7 @@ import { realTimers, sleep, type Timers } from "../timers.js";
 import { parseDuration } from "./duration.js";
 import { DEFAULT_URL, CLIENT_USAGE } from "./client-usage.js";
 import { EXIT, describe, exitCodeFor } from "./exit-codes.js";
+import { isRunning, readReadyFile } from "./ready-file.js";
 
 /** What a command may touch: output, environment, a stop signal (SIGINT/SIGTERM), the clock and timers. */
 export interface CliIo {
@@ -187,33 +187,60 @@ async function health(argv: readonly string[], io: CliIo): Promise<number> {
   return res.status === "ok" ? EXIT.ok : EXIT.failed;
 }
 
+/**
+ * How long `wait --ready-file` accepts a file naming a process that no longer
+ * runs (left by a daemon killed without its graceful exit) before it gives up:
+ * long enough for a daemon started just before to replace it.
+ */
+const STALE_READY_FILE_MS = 10_000;
+
 async function wait(argv: readonly string[], io: CliIo): Promise<number> {
   const { values, common } = parse(argv, { "ready-file": { type: "string" } }, io);
   const now = io.now ?? Date.now;
   const totalMs = values.timeout === undefined ? 30_000 : (common.timeoutMs as number);
   const deadline = now() + totalMs;
   const readyFile = values["ready-file"] as string | undefined;
-  let client = common.client;
-  let url = common.url;
+  const clients = new Map([[common.url, common.client]]);
+  // Without a ready file, the URL of --url; with one, the URL the file names, read again before every attempt.
+  let url: string | undefined = readyFile === undefined ? common.url : undefined;
   let last = readyFile === undefined ? "no answer yet" : `${readyFile} does not exist yet`;
+  let staleSinceMs: number | undefined;
   for (;;) {
     const left = deadline - now();
     if (left <= 0 || io.signal.aborted) break;
     try {
-      if (readyFile !== undefined && client === common.client) {
-        // The daemon writes the file atomically once it listens: it names the URL.
+      let target = url;
+      if (readyFile !== undefined) {
+        target = undefined;
         const ready = await readReadyFile(readyFile);
-        if (ready !== undefined) {
-          url = ready;
-          client = createDiscoveryClient({ baseUrl: url, now: io.now, timers: io.timers });
+        if (ready === undefined) {
+          last = `${readyFile} does not exist yet`;
+        } else if (!isRunning(ready.pid)) {
+          staleSinceMs ??= now();
+          last = `${readyFile} names pid ${ready.pid}, which is not running`;
+          if (now() - staleSinceMs >= STALE_READY_FILE_MS) {
+            io.stderr(
+              `coral-discovery: ${last}, and no daemon replaced it within ${STALE_READY_FILE_MS / 1000}s: ` +
+                `it was left by a daemon that did not exit cleanly, and the one you started has not listened (see its output)\n`,
+            );
+            return EXIT.unreachable;
+          }
+        } else {
+          staleSinceMs = undefined;
+          target = url = ready.url;
         }
       }
-      if (readyFile === undefined || client !== common.client) {
+      if (target !== undefined) {
+        let client = clients.get(target);
+        if (client === undefined) {
+          client = createDiscoveryClient({ baseUrl: target, now: io.now, timers: io.timers });
+          clients.set(target, client);
+        }
         const res = await client.health({}, { timeoutMs: Math.max(1, Math.min(2_000, left)), signal: io.signal });
         if (res.status === "ok") {
           // The URL alone, so that scripts can do URL=$(coral-discovery wait ...).
-          if (common.json) io.stdout(`${JSON.stringify({ url, status: res.status, version: res.version })}\n`);
-          else io.stdout(`${url}\n`);
+          if (common.json) io.stdout(`${JSON.stringify({ url: target, status: res.status, version: res.version })}\n`);
+          else io.stdout(`${target}\n`);
           return EXIT.ok;
         }
         last = `status ${JSON.stringify(res.status)}`;
@@ -223,22 +250,9 @@ async function wait(argv: readonly string[], io: CliIo): Promise<number> {
     }
     await sleep(Math.min(200, Math.max(0, deadline - now())), io.timers ?? realTimers, io.signal).catch(() => undefined);
   }
-  io.stderr(`coral-discovery: ${url} was not healthy within ${totalMs / 1000}s (${last})\n`);
+  const what = url ?? `the daemon of ${readyFile as string}`;
+  io.stderr(`coral-discovery: ${what} was not healthy within ${totalMs / 1000}s (${last})\n`);
   return EXIT.unreachable;
-}
-
-/** The `url` of a ready file, or undefined while it does not exist. */
-async function readReadyFile(path: string): Promise<string | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  const url = (JSON.parse(text) as { url?: unknown }).url;
-  if (typeof url !== "string") throw new Error(`${path} has no "url"`);
-  return url;
 }
 
 async function register(argv: readonly string[], io: CliIo): Promise<number> {

@@ -351,6 +351,48 @@ t.test("wait --ready-file waits for the file, then for the URL it names", async 
   t.match(bad.stderr, /bad\.json has no "url"/);
 });
 
+t.test("wait --ready-file reads the file again before every attempt: a file replaced by a new daemon is followed", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "coral-wait-"));
+  const file = join(dir, "ready.json");
+  const gone = `http://127.0.0.1:${await freePort()}`;
+  // A previous daemon's file: its process (this one, for the test) runs, its port answers no more.
+  await writeFile(file, JSON.stringify({ url: gone, port: 1, pid: process.pid }));
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const waiting = runCli(["wait", "--ready-file", file, "--timeout", "20s"], { now: clock.now, timers });
+  await until(() => timers.pending() === 1, "a failed attempt at the old URL");
+  t.notOk(await settled(waiting));
+  const server = await startServer(t);
+  await writeFile(file, JSON.stringify({ url: server.url, port: server.port, pid: process.pid }));
+  const { code, stdout } = await driveToEnd(waiting, timers);
+  t.equal(code, 0);
+  t.equal(stdout, `${server.url}\n`, "the new daemon's URL");
+});
+
+t.test("wait --ready-file gives up after 10 s on a file whose daemon is not running, unless a live daemon replaces it", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "coral-wait-"));
+  const file = join(dir, "ready.json");
+  const deadPid = 2 ** 30; // above any pid_max: no such process
+  await writeFile(file, JSON.stringify({ url: "http://127.0.0.1:1", port: 1, pid: deadPid }));
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const startMs = clock.now();
+  const stale = await driveToEnd(runCli(["wait", "--ready-file", file, "--timeout", "5m"], { now: clock.now, timers }), timers, 100);
+  t.equal(stale.code, 4);
+  t.equal(stale.stdout, "");
+  t.match(stale.stderr, `coral-discovery: ${file} names pid ${deadPid}, which is not running, and no daemon replaced it within 10s`);
+  const tookMs = clock.now() - startMs;
+  t.ok(tookMs >= 10_000 && tookMs < 11_000, `gave up after ${tookMs} ms, not after the 5 minutes of --timeout`);
+
+  const replaced = runCli(["wait", "--ready-file", file, "--timeout", "5m"], { now: clock.now, timers });
+  await until(() => timers.pending() === 1, "a look at the stale file");
+  const server = await startServer(t);
+  await writeFile(file, JSON.stringify({ url: server.url, port: server.port, pid: process.pid }));
+  const ok = await driveToEnd(replaced, timers);
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal(ok.stdout, `${server.url}\n`);
+});
+
 t.test("wait keeps trying while the service answers a status other than ok, and names that status when it gives up", async (t) => {
   const statuses = ["starting", "starting", "ok"];
   const stub = await startStubServer(t, { health: () => ({ status: statuses.shift() ?? "degraded", version: "1.2.3" }) });
