@@ -3,7 +3,7 @@
 // traps signals. Everything else is built by buildApp. The server and the
 // client are imported only when needed, so --version, --help and keygen
 // start fast.
-import { CLIENT_COMMANDS, CLIENT_USAGE } from "./cli/client-usage.js";
+import { CLIENT_COMMANDS, CLIENT_USAGE, COMMANDS, unknownCommand } from "./cli/client-usage.js";
 import { serveUsage } from "./cli/serve-usage.js";
 import { ConfigError, loadConfig, type Config } from "./config/index.js";
 import { formatSigningKey, generateSigningKey } from "./tokens/index.js";
@@ -13,8 +13,29 @@ import { VERSION } from "./version.js";
 const SHUTDOWN_GRACE_MS = 8_000;
 /** How often a daemon started by npm checks that its parent still runs. */
 const PARENT_CHECK_MS = 500;
+/** The parent as the process started: read first, so a parent gone while the daemon starts still counts. */
+const PARENT_AT_START = process.ppid;
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === "help") {
+    // `help <client command>` is that command's usage; `help` alone is everything.
+    process.stdout.write(argv[1] !== undefined && CLIENT_COMMANDS.has(argv[1]) ? `${CLIENT_USAGE}\n` : `${serveUsage()}\n\n${CLIENT_USAGE}\n`);
+    return;
+  }
+  if (argv[0] === "version") argv = ["--version"];
+  if (argv[0] !== undefined && !argv[0].startsWith("-") && !COMMANDS.includes(argv[0])) {
+    process.stderr.write(`coral-discovery: ${unknownCommand(argv[0])}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (argv[0] === "wg-key") {
+    const { runWgKey } = await import("./cli/wg-key.js");
+    process.exitCode = runWgKey(argv.slice(1), {
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
+    return;
+  }
   if (argv[0] !== undefined && CLIENT_COMMANDS.has(argv[0])) {
     if (argv.includes("--help") || argv.includes("-h")) {
       process.stdout.write(`${CLIENT_USAGE}\n`);
@@ -30,6 +51,7 @@ async function main(argv: string[]): Promise<void> {
       stderr: (text) => process.stderr.write(text),
       env: process.env,
       signal: interrupted.signal,
+      statusLine: process.stderr.isTTY === true,
     });
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
@@ -133,9 +155,8 @@ async function main(argv: string[]): Promise<void> {
  * gracefully once its parent is gone (it is then re-parented).
  */
 function stopWithParent(stop: () => void): void {
-  const parent = process.ppid;
   const timer = setInterval(() => {
-    if (process.ppid === parent) return;
+    if (process.ppid === PARENT_AT_START) return;
     clearInterval(timer);
     stop();
   }, PARENT_CHECK_MS);

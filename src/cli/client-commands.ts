@@ -5,18 +5,21 @@ import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   CreateBootstrapTokenResponseSchema,
-  HealthResponseSchema,
-  LookupAgentResponseSchema,
+    LookupAgentResponseSchema,
   LookupColonyResponseSchema,
+  type LookupColonyResponse,
   NatHint,
   RegisterColonyResponseSchema,
   type Endpoint,
 } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { createDiscoveryClient, type DiscoveryClient } from "../client/index.js";
+import { isNetworkError } from "../client/errors.js";
 import { MAX_TIMER_MS } from "../client/validate.js";
+import { didYouMean } from "../config/suggest.js";
 import { realTimers, sleep, type Timers } from "../timers.js";
 import { parseDuration } from "./duration.js";
-import { DEFAULT_URL, CLIENT_USAGE } from "./client-usage.js";
+import { DEFAULT_URL, CLIENT_USAGE, unknownCommand } from "./client-usage.js";
+import { fetchHealth } from "./health-check.js";
 import { EXIT, describe, exitCodeFor } from "./exit-codes.js";
 import { isRunning, readReadyFile } from "./ready-file.js";
 
@@ -31,6 +34,13 @@ export interface CliIo {
   readonly now?: () => number;
   /** Waits between attempts (`wait`) and heartbeats (`register`). Default Node's timers. */
   readonly timers?: Timers;
+  /** Whether stderr is a terminal: `lookup --wait` then keeps a one-line status there. Default false (silent). */
+  readonly statusLine?: boolean;
+}
+
+/** One run of a command: its io, and the URL it talks to once known (for the hint on connection errors). */
+interface Run extends CliIo {
+  target?: { url: string; from: string };
 }
 
 class UsageError extends Error {}
@@ -42,8 +52,9 @@ const COMMON = {
 } as const satisfies ParseArgsConfig["options"];
 
 /** Runs one client command; resolves with the process exit code. Never throws for expected failures. */
-export async function runClientCommand(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runClientCommand(argv: readonly string[], cliIo: CliIo): Promise<number> {
   const [command = "", ...rest] = argv;
+  const io: Run = { ...cliIo };
   try {
     switch (command) {
       case "lookup":
@@ -60,7 +71,7 @@ export async function runClientCommand(argv: readonly string[], io: CliIo): Prom
       case "wait":
         return await wait(rest, io);
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+        throw new UsageError(unknownCommand(command));
     }
   } catch (error) {
     if (error instanceof UsageError || isParseArgsError(error)) {
@@ -69,6 +80,9 @@ export async function runClientCommand(argv: readonly string[], io: CliIo): Prom
     }
     if (error instanceof ConnectError) {
       io.stderr(`coral-discovery: ${describe(error)}\n`);
+      if (io.target !== undefined && isNetworkError(error)) {
+        io.stderr(`  no service answered at ${io.target.url} (${io.target.from}); point to it with --url <url> or CORAL_DISCOVERY_URL\n`);
+      }
       return exitCodeFor(error);
     }
     io.stderr(`coral-discovery: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -88,10 +102,20 @@ interface Common {
   timeoutMs: number | undefined;
 }
 
-function parse<O extends NonNullable<ParseArgsConfig["options"]>>(argv: readonly string[], options: O, io: CliIo) {
-  const parsed = parseArgs({ args: [...argv], options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+function parse<O extends NonNullable<ParseArgsConfig["options"]>>(argv: readonly string[], options: O, io: Run) {
+  const all = { ...COMMON, ...options };
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options: all, allowPositionals: true, strict: true });
+  } catch (error) {
+    const unknown = /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1];
+    if ((error as { code?: unknown }).code !== "ERR_PARSE_ARGS_UNKNOWN_OPTION" || unknown === undefined) throw error;
+    throw new UsageError(`unknown option ${unknown}${didYouMean(unknown, Object.keys(all).map((name) => `--${name}`))}`);
+  }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const url = (values.url as string | undefined) ?? io.env.CORAL_DISCOVERY_URL ?? DEFAULT_URL;
+  const from = values.url !== undefined ? "--url" : io.env.CORAL_DISCOVERY_URL !== undefined ? "CORAL_DISCOVERY_URL" : "the default";
+  io.target = { url, from };
   let timeoutMs: number | undefined;
   if (values.timeout !== undefined) {
     timeoutMs = parseDuration(values.timeout as string);
@@ -118,9 +142,18 @@ function printJson<D extends DescMessage>(io: CliIo, schema: D, message: Message
 }
 
 async function lookup(argv: readonly string[], io: CliIo): Promise<number> {
-  const { positionals, common } = parse(argv, {}, io);
+  const { values, positionals, common } = parse(argv, { wait: { type: "string" } }, io);
   const meshId = requireValue(positionals[0], "a mesh id (coral-discovery lookup <mesh-id>)");
-  const colony = await common.client.lookupColony({ meshId });
+  let colony: LookupColonyResponse;
+  if (values.wait === undefined) {
+    colony = await common.client.lookupColony({ meshId }); // one attempt: a missing mesh fails at once
+  } else {
+    const waitMs = parseDuration(values.wait as string);
+    if (waitMs === undefined || waitMs <= 0 || waitMs > MAX_TIMER_MS) {
+      throw new UsageError(`--wait ${JSON.stringify(values.wait)} must be a duration such as 30s or 2m, at most 24 days`);
+    }
+    colony = await waitForColony(meshId, waitMs, common, io);
+  }
   if (common.json) {
     printJson(io, LookupColonyResponseSchema, colony);
     return EXIT.ok;
@@ -140,6 +173,31 @@ async function lookup(argv: readonly string[], io: CliIo): Promise<number> {
   if (colony.relays.length > 0) rows.push(["relays", colony.relays.map((r) => r.relayId).join(", ")]);
   io.stdout(table(`colony ${colony.meshId}`, rows));
   return EXIT.ok;
+}
+
+/**
+ * The cached lookup's retries (not_found, unavailable, ...), for up to
+ * `waitMs`, polling at least every 5 s. On a terminal a one-line status says
+ * what it waits for; otherwise it is silent until it succeeds or gives up.
+ */
+async function waitForColony(meshId: string, waitMs: number, common: Common, io: CliIo): Promise<LookupColonyResponse> {
+  const now = io.now ?? Date.now;
+  const endMs = now() + waitMs;
+  const status = io.statusLine === true ? (text: string) => io.stderr(`\r\x1b[2K${text}`) : undefined;
+  try {
+    return await common.client.findColony(meshId, {
+      cacheTtlMs: 0,
+      retry: { deadlineMs: waitMs, maxDelayMs: 5_000 },
+      signal: io.signal,
+      onRetry: ({ attempt, delayMs, error }) =>
+        status?.(
+          `waiting for colony ${meshId} at ${common.url}: ${describe(error)}; ` +
+            `attempt ${attempt + 1} in ${Math.ceil(delayMs / 1000)}s, ${Math.max(0, Math.ceil((endMs - now()) / 1000))}s left`,
+        ),
+    });
+  } finally {
+    status?.("");
+  }
 }
 
 async function agentLookup(argv: readonly string[], io: CliIo): Promise<number> {
@@ -179,11 +237,16 @@ async function token(argv: readonly string[], io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
-async function health(argv: readonly string[], io: CliIo): Promise<number> {
+async function health(argv: readonly string[], io: Run): Promise<number> {
   const { common } = parse(argv, {}, io);
-  const res = await common.client.health({});
-  if (common.json) printJson(io, HealthResponseSchema, res);
-  else io.stdout(`${res.status}: coral-discovery ${res.version} at ${common.url}, up ${res.uptimeSeconds}s, ${res.registeredColonies} colonies\n`);
+  const res = await fetchHealth(common.url, { timeoutMs: common.timeoutMs ?? 10_000, signal: io.signal });
+  // --json prints the daemon's GET /health document as it is, the same shape load balancers see.
+  if (common.json) io.stdout(`${JSON.stringify(res)}\n`);
+  else {
+    io.stdout(
+      `${res.status}: coral-discovery ${res.version} at ${common.url}, up ${res.uptime_seconds}s, ${res.colonies} colonies, ${res.agents} agents\n`,
+    );
+  }
   return res.status === "ok" ? EXIT.ok : EXIT.failed;
 }
 

@@ -152,7 +152,13 @@ t.test("signing keys: env JSON, a file, previous keys; each bad input is refused
 t.test("short flags: -p is --port", async (t) => {
   t.equal(loadConfig(["-p", "9000"], {}).port, 9000);
   t.equal(loadConfig(["-p9001"], {}).port, 9001);
-  t.match(problems(["-z", "1"]), [/unknown option -z/, /unexpected argument "1"/]);
+  t.match(problems(["-z", "1"]), [/unknown option -z; see --help for the options/, /unexpected argument "1"/]);
+});
+
+t.test("a mistyped option gets the closest flag as a suggestion", async (t) => {
+  t.match(problems(["--prot", "9000"]), [/unknown option --prot; did you mean --port\?/]);
+  t.match(problems(["--rate-limt", "off"]), [/unknown option --rate-limt; did you mean --rate-limit\?/]);
+  t.match(problems(["--verison"]), [/unknown option --verison; did you mean --version\?/]);
 });
 
 t.test("a key file that cannot be read names the file and the reason", async (t) => {
