@@ -247,3 +247,11 @@ t.test("resolveConfig: settings, then env, then the caller's defaults, then the 
     "a key as an object",
   );
 });
+
+t.test("switches read the same words from env and flags: on/off, true/false, 1/0, yes/no", async (t) => {
+  for (const [word, value] of [["0", false], ["no", false], ["false", false], ["off", false], ["1", true], ["yes", true], ["true", true], ["on", true]] as const) {
+    t.equal(loadConfig([], { RATE_LIMIT: word }).rateLimit, value, `RATE_LIMIT=${word}`);
+    t.equal(loadConfig(["--rate-limit", word], {}).rateLimit, value, `--rate-limit ${word}`);
+    t.equal(loadConfig([], { PUBKEY_CHECK: word }).pubkeyCheck, value, `PUBKEY_CHECK=${word}`);
+  }
+});
