@@ -258,7 +258,12 @@ async function health(argv: readonly string[], io: Run): Promise<number> {
 const STALE_READY_FILE_MS = 10_000;
 
 async function wait(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, common } = parse(argv, { "ready-file": { type: "string" } }, io);
+  const { values, common } = parse(argv, { "ready-file": { type: "string" }, pid: { type: "string" } }, io);
+  // --pid: the daemon started just before (`$!`); once it is gone there is nothing to wait for.
+  const daemonPid = values.pid === undefined ? undefined : Number(values.pid);
+  if (daemonPid !== undefined && !(Number.isSafeInteger(daemonPid) && daemonPid > 0)) {
+    throw new UsageError(`--pid ${JSON.stringify(values.pid)} must be a process id, such as $! after starting the daemon with &`);
+  }
   const now = io.now ?? Date.now;
   const totalMs = values.timeout === undefined ? 30_000 : (common.timeoutMs as number);
   const deadline = now() + totalMs;
@@ -271,6 +276,10 @@ async function wait(argv: readonly string[], io: CliIo): Promise<number> {
   for (;;) {
     const left = deadline - now();
     if (left <= 0 || io.signal.aborted) break;
+    if (daemonPid !== undefined && !isRunning(daemonPid)) {
+      io.stderr(`coral-discovery: the daemon (pid ${daemonPid}) exited before it was healthy (${last}); see its output for why\n`);
+      return EXIT.unreachable;
+    }
     try {
       let target = url;
       if (readyFile !== undefined) {

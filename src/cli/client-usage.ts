@@ -23,7 +23,7 @@ export const CLIENT_USAGE = `Client commands (talk to a running service):
   coral-discovery agent lookup <agent-id> --mesh-id <id>
   coral-discovery token --agent-id <id> --colony-id <id> [--reef-id <id>] [--intent <text>]
   coral-discovery health
-  coral-discovery wait [--timeout 30s] [--ready-file <path>]   prints the URL once healthy
+  coral-discovery wait [--timeout 30s] [--ready-file <path>] [--pid <daemon pid>]   prints the URL once healthy
   coral-discovery lookup <mesh-id> --wait 2m   retries until the colony registers (status line on a terminal)
 
 Common options: --url <url> (default ${DEFAULT_URL}, env CORAL_DISCOVERY_URL), --json (machine-readable output),

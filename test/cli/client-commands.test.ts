@@ -481,6 +481,32 @@ t.test("wait --ready-file gives up after 10 s on a file whose daemon is not runn
   t.equal(ok.stdout, `${server.url}\n`);
 });
 
+t.test("wait --pid fails at once when the daemon it waits for has exited, and waits on while it runs", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "coral-wait-"));
+  const file = join(dir, "ready.json");
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const deadPid = 2 ** 30; // above any pid_max: no such process
+  const gone = await runCli(["wait", "--ready-file", file, "--pid", String(deadPid)], { now: clock.now, timers });
+  t.equal(gone.code, 4);
+  t.equal(gone.stderr, `coral-discovery: the daemon (pid ${deadPid}) exited before it was healthy (${file} does not exist yet); see its output for why\n`);
+  t.same(timers.scheduled, [], "no waiting at all");
+
+  const alive = runCli(["wait", "--ready-file", file, "--pid", String(process.pid), "--timeout", "20s"], { now: clock.now, timers });
+  await until(() => timers.pending() === 1, "a look at the missing file");
+  const server = await startServer(t);
+  await writeFile(file, JSON.stringify({ url: server.url, port: server.port, pid: process.pid }));
+  const ok = await driveToEnd(alive, timers);
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal(ok.stdout, `${server.url}\n`);
+
+  for (const bad of ["abc", "0", "-3", "1.5"]) {
+    const usage = await runCli(["wait", `--pid=${bad}`]);
+    t.equal(usage.code, 2, bad);
+    t.match(usage.stderr, `--pid ${JSON.stringify(bad)} must be a process id`);
+  }
+});
+
 t.test("wait keeps trying while the service answers a status other than ok, and names that status when it gives up", async (t) => {
   const statuses = ["starting", "starting", "ok"];
   const stub = await startStubServer(t, { health: () => ({ status: statuses.shift() ?? "degraded", version: "1.2.3" }) });
