@@ -1,12 +1,16 @@
 // Packs the npm tarball, installs it into an empty directory with production
-// dependencies only, starts `npx coral-discovery --port 0 --ready-file ...`,
+// dependencies only (with --engine-strict: no dependency may want a newer
+// Node than ours), starts `npx coral-discovery --port 0 --ready-file ...`,
 // and drives it with the packed client library and CLI: what an
-// `npx coral-discovery` user gets. Prints the installed size. Exit 0 = works.
+// `npx coral-discovery` user gets. Then kills npx's own pid (not its group)
+// and expects the daemon to be gone and the port free within 10 s. Prints the
+// installed size. Exit 0 = works.
 //
 //   npm run smoke:pack        (needs the npm registry, like `npm ci`)
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect } from "node:net";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -28,6 +32,17 @@ function duBytes(dir) {
   return total;
 }
 
+function refused(port) {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("error", () => resolve(true));
+  });
+}
+
 async function waitFor(file, ms) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
@@ -47,7 +62,7 @@ try {
 
   sh("mkdir", ["-p", app], work);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "smoke", private: true, type: "module" }));
-  sh("npm", ["install", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error", tarball], app);
+  sh("npm", ["install", "--omit=dev", "--engine-strict", "--no-audit", "--no-fund", "--loglevel=error", tarball], app);
   const bytes = duBytes(join(app, "node_modules"));
   const packages = readdirSync(join(app, "node_modules"), { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith(".")).length;
   console.log(`production install: ${(bytes / 1024 / 1024).toFixed(1)} MB in node_modules (${packages} top-level entries)`);
@@ -83,19 +98,39 @@ try {
   const cli = sh("npx", ["--no-install", "coral-discovery", "lookup", "smoke", "--json", "--url", ready.url], app);
   if (JSON.parse(cli).meshId !== "smoke") throw new Error(`CLI lookup printed ${cli}`);
   console.log("CLI: wait + lookup --json: ok");
+
+  // What `kill <pid of npx>` does: npm signals only its shell; the daemon must follow.
+  const killedAt = Date.now();
+  process.kill(daemon.pid, "SIGTERM");
+  while (!(await refused(ready.port))) {
+    if (Date.now() - killedAt > 10_000) throw new Error(`port ${ready.port} still accepts connections 10 s after kill <npx pid>`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  console.log(`kill <npx pid>: port free after ${Date.now() - killedAt} ms`);
+  while (existsSync(readyFile)) {
+    if (Date.now() - killedAt > 10_000) throw new Error("the ready file is still there 10 s after kill <npx pid>");
+    await new Promise((r) => setTimeout(r, 50));
+  }
   console.log("pack smoke: ok");
 } catch (error) {
   console.error(`pack smoke FAILED: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
 } finally {
-  if (daemon !== undefined && daemon.exitCode === null) {
+  // exitCode stays null for a process ended by a signal: check both.
+  if (daemon !== undefined && daemon.exitCode === null && daemon.signalCode === null) {
     const exited = new Promise((resolve) => daemon.once("exit", resolve));
     try {
       process.kill(-daemon.pid, "SIGTERM");
     } catch {
       // already gone
     }
-    const timer = setTimeout(() => process.kill(-daemon.pid, "SIGKILL"), 10_000);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-daemon.pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }, 10_000);
     await exited;
     clearTimeout(timer);
   }

@@ -3,7 +3,7 @@
 // traps signals. Everything else is built by buildApp. The server and the
 // client are imported only when needed, so --version, --help and keygen
 // start fast.
-import { CLIENT_COMMANDS, CLIENT_USAGE } from "./cli/client-usage.js";
+import { CLIENT_COMMANDS, CLIENT_USAGE, COMMANDS, unknownCommand } from "./cli/client-usage.js";
 import { serveUsage } from "./cli/serve-usage.js";
 import { ConfigError, loadConfig, type Config } from "./config/index.js";
 import { formatSigningKey, generateSigningKey } from "./tokens/index.js";
@@ -11,8 +11,31 @@ import { VERSION } from "./version.js";
 
 /** How long a graceful shutdown may take before open connections are cut. */
 const SHUTDOWN_GRACE_MS = 8_000;
+/** How often a daemon started by npm checks that its parent still runs. */
+const PARENT_CHECK_MS = 500;
+/** The parent as the process started: read first, so a parent gone while the daemon starts still counts. */
+const PARENT_AT_START = process.ppid;
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === "help") {
+    // `help <client command>` is that command's usage; `help` alone is everything.
+    process.stdout.write(argv[1] !== undefined && CLIENT_COMMANDS.has(argv[1]) ? `${CLIENT_USAGE}\n` : `${serveUsage()}\n\n${CLIENT_USAGE}\n`);
+    return;
+  }
+  if (argv[0] === "version") argv = ["--version"];
+  if (argv[0] !== undefined && !argv[0].startsWith("-") && !COMMANDS.includes(argv[0])) {
+    process.stderr.write(`coral-discovery: ${unknownCommand(argv[0])}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (argv[0] === "wg-key") {
+    const { runWgKey } = await import("./cli/wg-key.js");
+    process.exitCode = runWgKey(argv.slice(1), {
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
+    return;
+  }
   if (argv[0] !== undefined && CLIENT_COMMANDS.has(argv[0])) {
     if (argv.includes("--help") || argv.includes("-h")) {
       process.stdout.write(`${CLIENT_USAGE}\n`);
@@ -28,6 +51,7 @@ async function main(argv: string[]): Promise<void> {
       stderr: (text) => process.stderr.write(text),
       env: process.env,
       signal: interrupted.signal,
+      statusLine: process.stderr.isTTY === true,
     });
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
@@ -58,13 +82,22 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  const [{ buildApp }, { listen, writeReadyFile }] = await Promise.all([import("./app.js"), import("./listen.js")]);
+  const [{ buildApp }, { listen, writeReadyFile, removeReadyFile, PortInUseError }] = await Promise.all([import("./app.js"), import("./listen.js")]);
   const signingKey = config.signingKey ?? generateSigningKey();
   const app = await buildApp({ config, signingKey });
   // Fastify logs "Server listening at ..." during listen(); the RFD 001 banner
   // comes first, so that line is held back and the address logged after it.
   app.log.level = "warn";
-  const listening = await listen(app, config.host, config.port);
+  let listening: Awaited<ReturnType<typeof listen>>;
+  try {
+    listening = await listen(app, config.host, config.port);
+  } catch (error) {
+    if (!(error instanceof PortInUseError)) throw error;
+    process.stderr.write(`coral-discovery: ${error.message}\n`);
+    process.exitCode = 1;
+    await app.close();
+    return;
+  }
   app.log.level = config.logLevel;
   if (config.readyFile !== undefined) await writeReadyFile(config.readyFile, listening, process.pid);
   process.stdout.write(
@@ -96,18 +129,19 @@ async function main(argv: string[]): Promise<void> {
   }
 
   let closing = false;
-  const shutdown = (signal: NodeJS.Signals) => {
+  const shutdown = (reason: NodeJS.Signals | "parent exited") => {
     if (closing) return;
     closing = true;
-    app.log.info({ signal }, "shutting down: finishing in-flight requests");
+    app.log.info(reason === "parent exited" ? { reason } : { signal: reason }, "shutting down: finishing in-flight requests");
     const force = setTimeout(() => {
       app.log.warn("shutdown grace period over: closing remaining connections");
       app.server.closeAllConnections();
     }, SHUTDOWN_GRACE_MS);
     force.unref();
     app.close().then(
-      () => {
+      async () => {
         clearTimeout(force);
+        if (config.readyFile !== undefined) await removeReadyFile(config.readyFile, process.pid);
         process.exitCode = 0;
       },
       (error: unknown) => {
@@ -118,6 +152,22 @@ async function main(argv: string[]): Promise<void> {
   };
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);
+  if (process.env.npm_command !== undefined) stopWithParent(() => shutdown("parent exited"));
+}
+
+/**
+ * Under `npx coral-discovery` npm runs the daemon through `sh -c`, and when npm
+ * is stopped it signals only that shell: the daemon would live on as an
+ * orphan, still holding its port. So when npm started it, the daemon stops
+ * gracefully once its parent is gone (it is then re-parented).
+ */
+function stopWithParent(stop: () => void): void {
+  const timer = setInterval(() => {
+    if (process.ppid === PARENT_AT_START) return;
+    clearInterval(timer);
+    stop();
+  }, PARENT_CHECK_MS);
+  timer.unref();
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -4,15 +4,20 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import t, { type Test } from "tap";
 import { OPTIONS } from "../src/config/index.js";
 import { parseSigningKey } from "../src/tokens/index.js";
 import { VERSION } from "../src/version.js";
 import { KEY_1 } from "./fixtures/keys.js";
-import { fromRoot } from "./fixtures/paths.js";
+import { fromRoot, MAIN_JS } from "./fixtures/paths.js";
 import { startServer } from "./fixtures/server.js";
 import { spawnDaemon, withTimeout, type Daemon } from "./fixtures/spawn.js";
+import { until } from "./fixtures/wait.js";
 
 const { version } = JSON.parse(readFileSync(fromRoot("package.json"), "utf8")) as { version: string };
 const SERVICE = "coral.discovery.v1.DiscoveryService";
@@ -123,16 +128,20 @@ t.test("--port 0 --host 127.0.0.1 prints RFD 001's banner with the real port, wh
   t.ok(logs.length > 0, "at the default level, logs are JSON lines");
   t.equal(daemon.stderr(), "");
 
-  // The README shows this start-up output; it must stay what the daemon prints.
+  // The README shows this start-up output; it must stay what the daemon prints,
+  // line for line, but for the values that differ per run (time, pid, host name, key id).
   const readme = readFileSync(fromRoot("README.md"), "utf8");
-  const sample = /On start it prints[^\n]*\n\n```\n([\s\S]*?)```/.exec(readme)?.[1]?.split("\n") ?? [];
+  const sample = /On start it prints[^\n]*\n\n```\n([\s\S]*?)```/.exec(readme)?.[1]?.trimEnd().split("\n") ?? [];
   t.strictSame(sample.slice(0, 3), bannerLines(8080), "the README's banner");
-  const listening = logs.find((line) => line.msg === "listening") ?? {};
-  const shownKeys = [...(sample[3] ?? "").matchAll(/"(\w+)":/g)].map((m) => m[1]);
+  // (and host: this test listens on 127.0.0.1, the README shows the default ::)
+  const perRun = new Set(["time", "pid", "hostname", "kid", "host"]);
+  const normalize = (line: Record<string, unknown>) =>
+    Object.entries(line).map(([key, value]) => [key, perRun.has(key) ? typeof value : JSON.parse(JSON.stringify(value).replaceAll(`:${port}`, ":8080"))]);
+  const startup = logs.filter((line) => line.msg !== "shutting down: finishing in-flight requests");
   t.strictSame(
-    shownKeys,
-    Object.keys(listening).filter((key) => !["time", "pid", "hostname"].includes(key)),
-    "the README's listening line has the daemon's fields, in order",
+    sample.slice(3).map((line) => normalize(JSON.parse(line) as Record<string, unknown>)),
+    startup.map(normalize),
+    "the README's log lines are the daemon's start-up lines, field for field, in order",
   );
 });
 
@@ -334,4 +343,89 @@ t.test("a request in flight at SIGTERM still gets its answer, while new connecti
   t.match(JSON.parse(answer.text), { success: true, ttl: 300 });
   t.strictSame(await daemon.exited(EXIT_BOUND_MS), { code: 0, signal: null });
   t.notMatch(daemon.stdout(), FORCED, "the daemon exited once the request was answered, not at the forced close");
+});
+
+t.test("the ready file is removed at a graceful exit, so the next run never reads a stale one", async (t) => {
+  const file = join(await mkdtemp(join(tmpdir(), "coral-main-")), "ready.json");
+  const daemon = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--ready-file", file, "--log-level", "warn"]);
+  await listeningPort(daemon);
+  t.equal((JSON.parse(readFileSync(file, "utf8")) as { pid: number }).pid, daemon.child.pid);
+  daemon.child.kill("SIGTERM");
+  t.strictSame(await daemon.exited(EXIT_BOUND_MS), { code: 0, signal: null });
+  t.equal(existsSync(file), false, "removed");
+});
+
+t.test("a port in use exits 1 naming the process that holds it and how to pick another port", async (t) => {
+  const first = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--log-level", "warn"]);
+  const port = await listeningPort(first);
+  const second = spawnDaemon(t, ["--port", String(port), "--host", "127.0.0.1", "--log-level", "warn"]);
+  t.strictSame(await second.exited(EXIT_BOUND_MS), { code: 1, signal: null });
+  const stderr = second.stderr();
+  t.match(stderr, `coral-discovery: port ${port} is already in use by process ${first.child.pid}`);
+  t.match(stderr, "--port <n>");
+  t.match(stderr, "--port 0");
+  t.notMatch(stderr, /\n\s+at /, "no stack trace");
+  t.equal(second.stdout(), "", "no banner");
+});
+
+t.test("started by npm (npx runs it under sh -c), the daemon stops gracefully once its parent is gone", async (t) => {
+  const file = join(await mkdtemp(join(tmpdir(), "coral-main-")), "ready.json");
+  // `; true` keeps sh from exec'ing node, as npx's shell does: node is sh's child.
+  const script = `"${process.execPath}" "${MAIN_JS}" --port 0 --host 127.0.0.1 --log-level warn --ready-file "${file}"; true`;
+  const shell = spawn("sh", ["-c", script], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", npm_command: "exec" },
+    stdio: "ignore",
+  });
+  const shellExited = new Promise((resolve) => shell.once("exit", resolve));
+  await until(() => existsSync(file), "the ready file", EXIT_BOUND_MS);
+  const { pid, port } = JSON.parse(readFileSync(file, "utf8")) as { pid: number; port: number };
+  t.not(pid, shell.pid, "node runs as the shell's child");
+  t.teardown(() => {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // exited, as it should
+    }
+  });
+  shell.kill("SIGKILL"); // what happens to npx's shell when npx is stopped
+  await shellExited;
+  await waitUntilRefused(port, 10_000);
+  await until(() => !existsSync(file), "the daemon to remove its ready file at its graceful exit", 10_000);
+  t.pass("the orphaned daemon stopped and removed its ready file");
+});
+
+t.test("help and version are subcommands too; -v and -h their short flags", async (t) => {
+  const version = spawnDaemon(t, ["version"]);
+  t.strictSame(await version.exited(), { code: 0, signal: null });
+  t.equal(version.stdout(), `${VERSION}\n`);
+  const short = spawnDaemon(t, ["-v"]);
+  t.strictSame(await short.exited(), { code: 0, signal: null });
+  t.equal(short.stdout(), `${VERSION}\n`);
+  const help = spawnDaemon(t, ["help"]);
+  t.strictSame(await help.exited(), { code: 0, signal: null });
+  t.match(help.stdout(), /^Usage: coral-discovery \[serve\][\s\S]*Client commands/);
+  const helpLookup = spawnDaemon(t, ["help", "lookup"]);
+  t.strictSame(await helpLookup.exited(), { code: 0, signal: null });
+  t.match(helpLookup.stdout(), /^Client commands/);
+});
+
+t.test("a mistyped command exits 2 with the closest command, without starting the daemon", async (t) => {
+  const typo = spawnDaemon(t, ["regster", "--mesh-id", "m"]);
+  t.strictSame(await typo.exited(), { code: 2, signal: null });
+  t.equal(typo.stderr(), 'coral-discovery: unknown command "regster"; did you mean register?\n');
+  t.equal(typo.stdout(), "");
+  const option = spawnDaemon(t, ["--prot", "9000"]);
+  t.strictSame(await option.exited(), { code: 2, signal: null });
+  t.match(option.stderr(), "unknown option --prot; did you mean --port?");
+});
+
+t.test("wg-key prints a WireGuard key pair; --public the public key alone", async (t) => {
+  const pair = spawnDaemon(t, ["wg-key"]);
+  t.strictSame(await pair.exited(), { code: 0, signal: null });
+  t.match(pair.stdout(), /^PrivateKey = [A-Za-z0-9+/]{43}=\nPublicKey = [A-Za-z0-9+/]{43}=\n$/);
+  const pub = spawnDaemon(t, ["wg-key", "--public"]);
+  t.strictSame(await pub.exited(), { code: 0, signal: null });
+  t.match(pub.stdout(), /^[A-Za-z0-9+/]{43}=\n$/);
+  const bad = spawnDaemon(t, ["wg-key", "--bogus"]);
+  t.strictSame(await bad.exited(), { code: 2, signal: null });
 });

@@ -1,24 +1,27 @@
 // The client side of the binary: `coral-discovery lookup|register|agent lookup|token|health|wait`.
-import { readFile } from "node:fs/promises";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   CreateBootstrapTokenResponseSchema,
-  HealthResponseSchema,
-  LookupAgentResponseSchema,
+    LookupAgentResponseSchema,
   LookupColonyResponseSchema,
+  type LookupColonyResponse,
   NatHint,
   RegisterColonyResponseSchema,
   type Endpoint,
 } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { createDiscoveryClient, type DiscoveryClient } from "../client/index.js";
+import { isNetworkError } from "../client/errors.js";
 import { MAX_TIMER_MS } from "../client/validate.js";
+import { didYouMean } from "../config/suggest.js";
 import { realTimers, sleep, type Timers } from "../timers.js";
 import { parseDuration } from "./duration.js";
-import { DEFAULT_URL, CLIENT_USAGE } from "./client-usage.js";
+import { DEFAULT_URL, CLIENT_USAGE, unknownCommand } from "./client-usage.js";
+import { fetchHealth } from "./health-check.js";
 import { EXIT, describe, exitCodeFor } from "./exit-codes.js";
+import { isRunning, readReadyFile } from "./ready-file.js";
 
 /** What a command may touch: output, environment, a stop signal (SIGINT/SIGTERM), the clock and timers. */
 export interface CliIo {
@@ -31,6 +34,13 @@ export interface CliIo {
   readonly now?: () => number;
   /** Waits between attempts (`wait`) and heartbeats (`register`). Default Node's timers. */
   readonly timers?: Timers;
+  /** Whether stderr is a terminal: `lookup --wait` then keeps a one-line status there. Default false (silent). */
+  readonly statusLine?: boolean;
+}
+
+/** One run of a command: its io, and the URL it talks to once known (for the hint on connection errors). */
+interface Run extends CliIo {
+  target?: { url: string; from: string };
 }
 
 class UsageError extends Error {}
@@ -42,8 +52,9 @@ const COMMON = {
 } as const satisfies ParseArgsConfig["options"];
 
 /** Runs one client command; resolves with the process exit code. Never throws for expected failures. */
-export async function runClientCommand(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runClientCommand(argv: readonly string[], cliIo: CliIo): Promise<number> {
   const [command = "", ...rest] = argv;
+  const io: Run = { ...cliIo };
   try {
     switch (command) {
       case "lookup":
@@ -60,7 +71,7 @@ export async function runClientCommand(argv: readonly string[], io: CliIo): Prom
       case "wait":
         return await wait(rest, io);
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+        throw new UsageError(unknownCommand(command));
     }
   } catch (error) {
     if (error instanceof UsageError || isParseArgsError(error)) {
@@ -69,6 +80,9 @@ export async function runClientCommand(argv: readonly string[], io: CliIo): Prom
     }
     if (error instanceof ConnectError) {
       io.stderr(`coral-discovery: ${describe(error)}\n`);
+      if (io.target !== undefined && isNetworkError(error)) {
+        io.stderr(`  no service answered at ${io.target.url} (${io.target.from}); point to it with --url <url> or CORAL_DISCOVERY_URL\n`);
+      }
       return exitCodeFor(error);
     }
     io.stderr(`coral-discovery: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -88,10 +102,20 @@ interface Common {
   timeoutMs: number | undefined;
 }
 
-function parse<O extends NonNullable<ParseArgsConfig["options"]>>(argv: readonly string[], options: O, io: CliIo) {
-  const parsed = parseArgs({ args: [...argv], options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+function parse<O extends NonNullable<ParseArgsConfig["options"]>>(argv: readonly string[], options: O, io: Run) {
+  const all = { ...COMMON, ...options };
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options: all, allowPositionals: true, strict: true });
+  } catch (error) {
+    const unknown = /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1];
+    if ((error as { code?: unknown }).code !== "ERR_PARSE_ARGS_UNKNOWN_OPTION" || unknown === undefined) throw error;
+    throw new UsageError(`unknown option ${unknown}${didYouMean(unknown, Object.keys(all).map((name) => `--${name}`))}`);
+  }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const url = (values.url as string | undefined) ?? io.env.CORAL_DISCOVERY_URL ?? DEFAULT_URL;
+  const from = values.url !== undefined ? "--url" : io.env.CORAL_DISCOVERY_URL !== undefined ? "CORAL_DISCOVERY_URL" : "the default";
+  io.target = { url, from };
   let timeoutMs: number | undefined;
   if (values.timeout !== undefined) {
     timeoutMs = parseDuration(values.timeout as string);
@@ -118,9 +142,18 @@ function printJson<D extends DescMessage>(io: CliIo, schema: D, message: Message
 }
 
 async function lookup(argv: readonly string[], io: CliIo): Promise<number> {
-  const { positionals, common } = parse(argv, {}, io);
+  const { values, positionals, common } = parse(argv, { wait: { type: "string" } }, io);
   const meshId = requireValue(positionals[0], "a mesh id (coral-discovery lookup <mesh-id>)");
-  const colony = await common.client.lookupColony({ meshId });
+  let colony: LookupColonyResponse;
+  if (values.wait === undefined) {
+    colony = await common.client.lookupColony({ meshId }); // one attempt: a missing mesh fails at once
+  } else {
+    const waitMs = parseDuration(values.wait as string);
+    if (waitMs === undefined || waitMs <= 0 || waitMs > MAX_TIMER_MS) {
+      throw new UsageError(`--wait ${JSON.stringify(values.wait)} must be a duration such as 30s or 2m, at most 24 days`);
+    }
+    colony = await waitForColony(meshId, waitMs, common, io);
+  }
   if (common.json) {
     printJson(io, LookupColonyResponseSchema, colony);
     return EXIT.ok;
@@ -140,6 +173,31 @@ async function lookup(argv: readonly string[], io: CliIo): Promise<number> {
   if (colony.relays.length > 0) rows.push(["relays", colony.relays.map((r) => r.relayId).join(", ")]);
   io.stdout(table(`colony ${colony.meshId}`, rows));
   return EXIT.ok;
+}
+
+/**
+ * The cached lookup's retries (not_found, unavailable, ...), for up to
+ * `waitMs`, polling at least every 5 s. On a terminal a one-line status says
+ * what it waits for; otherwise it is silent until it succeeds or gives up.
+ */
+async function waitForColony(meshId: string, waitMs: number, common: Common, io: CliIo): Promise<LookupColonyResponse> {
+  const now = io.now ?? Date.now;
+  const endMs = now() + waitMs;
+  const status = io.statusLine === true ? (text: string) => io.stderr(`\r\x1b[2K${text}`) : undefined;
+  try {
+    return await common.client.findColony(meshId, {
+      cacheTtlMs: 0,
+      retry: { deadlineMs: waitMs, maxDelayMs: 5_000 },
+      signal: io.signal,
+      onRetry: ({ attempt, delayMs, error }) =>
+        status?.(
+          `waiting for colony ${meshId} at ${common.url}: ${describe(error)}; ` +
+            `attempt ${attempt + 1} in ${Math.ceil(delayMs / 1000)}s, ${Math.max(0, Math.ceil((endMs - now()) / 1000))}s left`,
+        ),
+    });
+  } finally {
+    status?.("");
+  }
 }
 
 async function agentLookup(argv: readonly string[], io: CliIo): Promise<number> {
@@ -179,41 +237,82 @@ async function token(argv: readonly string[], io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
-async function health(argv: readonly string[], io: CliIo): Promise<number> {
+async function health(argv: readonly string[], io: Run): Promise<number> {
   const { common } = parse(argv, {}, io);
-  const res = await common.client.health({});
-  if (common.json) printJson(io, HealthResponseSchema, res);
-  else io.stdout(`${res.status}: coral-discovery ${res.version} at ${common.url}, up ${res.uptimeSeconds}s, ${res.registeredColonies} colonies\n`);
+  const res = await fetchHealth(common.url, { timeoutMs: common.timeoutMs ?? 10_000, signal: io.signal });
+  // --json prints the daemon's GET /health document as it is, the same shape load balancers see.
+  if (common.json) io.stdout(`${JSON.stringify(res)}\n`);
+  else {
+    io.stdout(
+      `${res.status}: coral-discovery ${res.version} at ${common.url}, up ${res.uptime_seconds}s, ${res.colonies} colonies, ${res.agents} agents\n`,
+    );
+  }
   return res.status === "ok" ? EXIT.ok : EXIT.failed;
 }
 
+/**
+ * How long `wait --ready-file` accepts a file naming a process that no longer
+ * runs (left by a daemon killed without its graceful exit) before it gives up:
+ * long enough for a daemon started just before to replace it.
+ */
+const STALE_READY_FILE_MS = 10_000;
+
 async function wait(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values, common } = parse(argv, { "ready-file": { type: "string" } }, io);
+  const { values, common } = parse(argv, { "ready-file": { type: "string" }, pid: { type: "string" } }, io);
+  // --pid: the daemon started just before (`$!`); once it is gone there is nothing to wait for.
+  const daemonPid = values.pid === undefined ? undefined : Number(values.pid);
+  if (daemonPid !== undefined && !(Number.isSafeInteger(daemonPid) && daemonPid > 0)) {
+    throw new UsageError(`--pid ${JSON.stringify(values.pid)} must be a process id, such as $! after starting the daemon with &`);
+  }
   const now = io.now ?? Date.now;
   const totalMs = values.timeout === undefined ? 30_000 : (common.timeoutMs as number);
   const deadline = now() + totalMs;
   const readyFile = values["ready-file"] as string | undefined;
-  let client = common.client;
-  let url = common.url;
+  const clients = new Map([[common.url, common.client]]);
+  // Without a ready file, the URL of --url; with one, the URL the file names, read again before every attempt.
+  let url: string | undefined = readyFile === undefined ? common.url : undefined;
   let last = readyFile === undefined ? "no answer yet" : `${readyFile} does not exist yet`;
+  let staleSinceMs: number | undefined;
   for (;;) {
     const left = deadline - now();
     if (left <= 0 || io.signal.aborted) break;
+    if (daemonPid !== undefined && !isRunning(daemonPid)) {
+      io.stderr(`coral-discovery: the daemon (pid ${daemonPid}) exited before it was healthy (${last}); see its output for why\n`);
+      return EXIT.unreachable;
+    }
     try {
-      if (readyFile !== undefined && client === common.client) {
-        // The daemon writes the file atomically once it listens: it names the URL.
+      let target = url;
+      if (readyFile !== undefined) {
+        target = undefined;
         const ready = await readReadyFile(readyFile);
-        if (ready !== undefined) {
-          url = ready;
-          client = createDiscoveryClient({ baseUrl: url, now: io.now, timers: io.timers });
+        if (ready === undefined) {
+          last = `${readyFile} does not exist yet`;
+        } else if (!isRunning(ready.pid)) {
+          staleSinceMs ??= now();
+          last = `${readyFile} names pid ${ready.pid}, which is not running`;
+          if (now() - staleSinceMs >= STALE_READY_FILE_MS) {
+            io.stderr(
+              `coral-discovery: ${last}, and no daemon replaced it within ${STALE_READY_FILE_MS / 1000}s: ` +
+                `it was left by a daemon that did not exit cleanly, and the one you started has not listened (see its output)\n`,
+            );
+            return EXIT.unreachable;
+          }
+        } else {
+          staleSinceMs = undefined;
+          target = url = ready.url;
         }
       }
-      if (readyFile === undefined || client !== common.client) {
+      if (target !== undefined) {
+        let client = clients.get(target);
+        if (client === undefined) {
+          client = createDiscoveryClient({ baseUrl: target, now: io.now, timers: io.timers });
+          clients.set(target, client);
+        }
         const res = await client.health({}, { timeoutMs: Math.max(1, Math.min(2_000, left)), signal: io.signal });
         if (res.status === "ok") {
           // The URL alone, so that scripts can do URL=$(coral-discovery wait ...).
-          if (common.json) io.stdout(`${JSON.stringify({ url, status: res.status, version: res.version })}\n`);
-          else io.stdout(`${url}\n`);
+          if (common.json) io.stdout(`${JSON.stringify({ url: target, status: res.status, version: res.version })}\n`);
+          else io.stdout(`${target}\n`);
           return EXIT.ok;
         }
         last = `status ${JSON.stringify(res.status)}`;
@@ -223,22 +322,9 @@ async function wait(argv: readonly string[], io: CliIo): Promise<number> {
     }
     await sleep(Math.min(200, Math.max(0, deadline - now())), io.timers ?? realTimers, io.signal).catch(() => undefined);
   }
-  io.stderr(`coral-discovery: ${url} was not healthy within ${totalMs / 1000}s (${last})\n`);
+  const what = url ?? `the daemon of ${readyFile as string}`;
+  io.stderr(`coral-discovery: ${what} was not healthy within ${totalMs / 1000}s (${last})\n`);
   return EXIT.unreachable;
-}
-
-/** The `url` of a ready file, or undefined while it does not exist. */
-async function readReadyFile(path: string): Promise<string | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  const url = (JSON.parse(text) as { url?: unknown }).url;
-  if (typeof url !== "string") throw new Error(`${path} has no "url"`);
-  return url;
 }
 
 async function register(argv: readonly string[], io: CliIo): Promise<number> {

@@ -1,4 +1,4 @@
-import type { ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import type { LookupColonyResponse } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { backoffDelayMs, defaultBackoffPolicy, type BackoffPolicy } from "./backoff.js";
 import { isRetryableLookupError, toConnectError } from "./errors.js";
@@ -34,8 +34,8 @@ export interface ColonyFinder {
    * The mesh's colony: from the cache while fresh, else from LookupColony,
    * retrying `unavailable`, `deadline_exceeded`, `resource_exhausted`,
    * `not_found` (not registered yet) and network errors; never
-   * `invalid_argument`. Rejects with the last ConnectError when the deadline
-   * would pass.
+   * `invalid_argument`. When the deadline would pass, rejects with the last
+   * error's code, its message saying how many attempts were made over how long.
    */
   find(meshId: string, options?: FindColonyOptions): Promise<LookupColonyResponse>;
   /** Drops the cached answer for `meshId` ("that endpoint failed, look again"). */
@@ -70,7 +70,8 @@ export function createColonyFinder(deps: ColonyFinderDeps): ColonyFinder {
     const cached = cache.get(meshId);
     if (cached !== undefined && now() - cached.cachedAtMs < cacheTtlMs) return cached.colony;
 
-    const deadlineAtMs = now() + deadlineMs;
+    const startedAtMs = now();
+    const deadlineAtMs = startedAtMs + deadlineMs;
     for (let attempt = 1; ; attempt++) {
       let error: ConnectError;
       try {
@@ -82,7 +83,8 @@ export function createColonyFinder(deps: ColonyFinderDeps): ColonyFinder {
         error = toConnectError(e);
       }
       const delayMs = backoffDelayMs(attempt, policy, random);
-      if (!isRetryableLookupError(error) || now() + delayMs > deadlineAtMs) throw error;
+      if (!isRetryableLookupError(error) || deadlineMs === 0) throw error;
+      if (now() + delayMs > deadlineAtMs) throw gaveUp(error, attempt, now() - startedAtMs, deadlineMs);
       onRetry?.({ attempt, delayMs, error });
       await sleep(delayMs, timers, signal);
     }
@@ -94,4 +96,20 @@ export function createColonyFinder(deps: ColonyFinderDeps): ColonyFinder {
       cache.delete(meshId);
     },
   };
+}
+
+/**
+ * The last error, its message saying how long the lookup kept trying and why,
+ * so that a caller who waited half a minute learns it was retrying, not hung.
+ * The original error is its cause.
+ */
+function gaveUp(error: ConnectError, attempts: number, elapsedMs: number, deadlineMs: number): ConnectError {
+  const message =
+    `${error.rawMessage} (gave up after ${attempts} attempt${attempts === 1 ? "" : "s"} in ${seconds(elapsedMs)}: ` +
+    `not_found, unavailable, deadline_exceeded, resource_exhausted and network errors are retried for up to ${seconds(deadlineMs)})`;
+  return new ConnectError(message, error.code, error.metadata, undefined, error);
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }

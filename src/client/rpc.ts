@@ -1,5 +1,6 @@
+import { toJson, type DescMessage, type Message } from "@bufbuild/protobuf";
 import type { CallOptions, Client } from "@connectrpc/connect";
-import type { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
 
 /** Options for one RPC. */
 export interface RpcOptions {
@@ -40,21 +41,36 @@ export interface DiscoveryRpc {
   createBootstrapToken: Rpc<"createBootstrapToken">;
 }
 
-/** Wraps the generated client so every call gets `defaultTimeoutMs` unless it names its own. */
+/**
+ * Gives a response a (non-enumerable) `toJSON`, so that `JSON.stringify(response)`
+ * prints its proto3 JSON form (int64 as strings, Timestamps as RFC 3339, enums
+ * by name), as the CLI's `--json` does, instead of throwing on a BigInt.
+ */
+export function jsonSafe<T extends Message>(schema: DescMessage, message: T): T {
+  Object.defineProperty(message, "toJSON", { value: () => toJson(schema, message), configurable: true, writable: true });
+  return message;
+}
+
+/**
+ * Wraps the generated client so every call gets `defaultTimeoutMs` unless it
+ * names its own, and every response is safe to JSON.stringify (see jsonSafe).
+ */
 export function createDiscoveryRpc(client: Generated, defaultTimeoutMs: number): DiscoveryRpc {
   const call = (options: RpcOptions | undefined): CallOptions => ({
     timeoutMs: options?.timeoutMs ?? defaultTimeoutMs,
     ...(options?.signal === undefined ? {} : { signal: options.signal }),
     ...(options?.headers === undefined ? {} : { headers: options.headers }),
   });
+  const { method } = DiscoveryService;
   return {
-    registerColony: (request, options) => client.registerColony(request, call(options)),
-    lookupColony: (request, options) => client.lookupColony(request, call(options)),
-    registerAgent: (request, options) => client.registerAgent(request, call(options)),
-    lookupAgent: (request, options) => client.lookupAgent(request, call(options)),
-    requestRelay: (request, options) => client.requestRelay(request, call(options)),
-    releaseRelay: (request, options) => client.releaseRelay(request, call(options)),
-    health: (request, options) => client.health(request, call(options)),
-    createBootstrapToken: (request, options) => client.createBootstrapToken(request, call(options)),
+    registerColony: async (request, options) => jsonSafe(method.registerColony.output, await client.registerColony(request, call(options))),
+    lookupColony: async (request, options) => jsonSafe(method.lookupColony.output, await client.lookupColony(request, call(options))),
+    registerAgent: async (request, options) => jsonSafe(method.registerAgent.output, await client.registerAgent(request, call(options))),
+    lookupAgent: async (request, options) => jsonSafe(method.lookupAgent.output, await client.lookupAgent(request, call(options))),
+    requestRelay: async (request, options) => jsonSafe(method.requestRelay.output, await client.requestRelay(request, call(options))),
+    releaseRelay: async (request, options) => jsonSafe(method.releaseRelay.output, await client.releaseRelay(request, call(options))),
+    health: async (request, options) => jsonSafe(method.health.output, await client.health(request, call(options))),
+    createBootstrapToken: async (request, options) =>
+      jsonSafe(method.createBootstrapToken.output, await client.createBootstrapToken(request, call(options))),
   };
 }

@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { buildJwks, KeyConfigError } from "../tokens/index.js";
 import { optionRows, type Config, type ConfigInput, type OptionKey, type OptionSpec } from "./options.js";
 import { clip, OptionProblem, type ConfigIo, type ParseContext } from "./parsers.js";
+import { didYouMean } from "./suggest.js";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -135,7 +136,9 @@ function parseFlags(argv: readonly string[], problems: string[]): Map<string, st
   const flags = new Map<string, string[]>();
   for (const [name, value] of Object.entries(values)) {
     if (!known.has(name)) {
-      problems.push(`unknown option ${name.length === 1 ? "-" : "--"}${name}; see --help for the options`);
+      const given = `${name.length === 1 ? "-" : "--"}${name}`;
+      const hint = didYouMean(given, [...known].map((flag) => `--${flag}`).concat("--help", "--version"));
+      problems.push(`unknown option ${given}${hint || "; see --help for the options"}`);
       continue;
     }
     const all = Array.isArray(value) ? value : [value];

@@ -11,7 +11,7 @@ import { runCli } from "../fixtures/cli.js";
 import { createFakeClock } from "../fixtures/clock.js";
 import { KEY_1, KEY_2 } from "../fixtures/keys.js";
 import { createManualTimers } from "../fixtures/manual-timers.js";
-import { startServer } from "../fixtures/server.js";
+import { startHealthServer, startServer } from "../fixtures/server.js";
 import { aborted, startStubServer } from "../fixtures/stub-discovery.js";
 import { settled, until } from "../fixtures/wait.js";
 
@@ -115,11 +115,94 @@ t.test("usage errors exit 2 with the usage text; unreachable exits 4", async (t)
   t.match(badAgent.stderr, /unknown agent command "list"/);
   const badCommand = await runCli(["frobnicate"]);
   t.match(badCommand.stderr, /unknown command "frobnicate"/);
-  const port = await freePort();
-  const down = await runCli(["health", "--url", `http://127.0.0.1:${port}`]);
-  t.equal(down.code, 4);
-  t.match(down.stderr, /^coral-discovery: unavailable: /);
+  const typo = await runCli(["regster", "--mesh-id", "m"]);
+  t.equal(typo.code, 2);
+  t.match(typo.stderr, /^coral-discovery: unknown command "regster"; did you mean register\?/);
+  const optionTypo = await runCli(["lookup", "m", "--jsn"]);
+  t.equal(optionTypo.code, 2);
+  t.match(optionTypo.stderr, /^coral-discovery: unknown option --jsn; did you mean --json\?/);
+  const badWait = await runCli(["lookup", "m", "--wait", "soon"]);
+  t.equal(badWait.code, 2);
+  t.match(badWait.stderr, /--wait "soon" must be a duration such as 30s or 2m/);
+  const missingValue = await runCli(["lookup", "m", "--url"]);
+  t.equal(missingValue.code, 2, "other parse errors are usage errors too");
+  t.match(missingValue.stderr, /--url/);
 });
+
+t.test("a service that cannot be reached exits 4, naming the URL tried, where it came from, and how to set it", async (t) => {
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const byFlag = await runCli(["health", "--url", url]);
+  t.equal(byFlag.code, 4);
+  t.match(byFlag.stderr, /^coral-discovery: unavailable: .*ECONNREFUSED/);
+  t.match(byFlag.stderr, `no service answered at ${url} (--url); point to it with --url <url> or CORAL_DISCOVERY_URL`);
+  const byEnv = await runCli(["lookup", "m"], { env: { CORAL_DISCOVERY_URL: url } });
+  t.equal(byEnv.code, 4);
+  t.match(byEnv.stderr, `no service answered at ${url} (CORAL_DISCOVERY_URL)`);
+  const server = await startServer(t);
+  const answered = await runCli(["lookup", "nope", "--url", server.url]);
+  t.equal(answered.code, 3);
+  t.notMatch(answered.stderr, /no service answered/, "only for connection failures");
+});
+
+t.test("with no --url or CORAL_DISCOVERY_URL the hint says the default was used", async (t) => {
+  // The default URL is 127.0.0.1:8080; skip when something listens there.
+  const busy = await new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(true));
+    probe.listen(8080, "127.0.0.1", () => probe.close(() => resolve(false)));
+  });
+  if (busy) {
+    t.pass("skipped", { skip: "port 8080 is in use on this machine" });
+    return;
+  }
+  const run = await runCli(["health", "--timeout", "5s"]);
+  t.equal(run.code, 4);
+  t.match(run.stderr, "no service answered at http://127.0.0.1:8080 (the default); point to it with --url <url> or CORAL_DISCOVERY_URL");
+});
+
+t.test("lookup --wait retries until the colony registers, with a one-line status on a terminal", async (t) => {
+  const server = await startServer(t);
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const waiting = runCli(["lookup", "late", "--wait", "2m", "--url", server.url], { now: clock.now, timers, statusLine: true });
+  await until(() => timers.pending() === 1, "a wait after not_found");
+  await timers.next();
+  await until(() => timers.pending() === 1, "a second wait");
+  const { stderr } = waiting.output();
+  t.ok(
+    stderr.startsWith(`\r\x1b[2Kwaiting for colony late at ${server.url}: not_found: colony late not found; attempt 2 in `),
+    JSON.stringify(stderr),
+  );
+  t.match(stderr, /attempt 2 in [23]s, 120s left/, "2 s, ±20 % jitter");
+  t.match(stderr, /attempt 3 in \d+s, 11\ds left/);
+  const registered = await runCli(["register", "--once", "--mesh-id", "late", "--pubkey", KEY_1, "--endpoint", "203.0.113.5:41820", "--url", server.url]);
+  t.equal(registered.code, 0, registered.stderr);
+  const done = await driveToEnd(waiting, timers);
+  t.equal(done.code, 0, done.stderr);
+  t.match(done.stdout, /^colony late\n/);
+  t.ok(done.stderr.endsWith("\r\x1b[2K"), "the status line is cleared at the end");
+  t.ok(Math.max(...timers.scheduled) <= 5_000 * 1.2, "polls at least every 5 s (plus jitter)");
+});
+
+t.test("lookup --wait is silent off a terminal and, giving up, says how long it tried", async (t) => {
+  const server = await startServer(t);
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const gaveUp = await driveToEnd(runCli(["lookup", "never", "--wait", "20s", "--url", server.url], { now: clock.now, timers }), timers);
+  t.equal(gaveUp.code, 3);
+  t.match(gaveUp.stderr, /^coral-discovery: not_found: colony never not found \(gave up after \d+ attempts in 1\d(\.\d)? s: .*retried for up to 20 s\)\n$/);
+  t.ok(timers.scheduled.length >= 3, "it retried");
+
+  const once = await runCli(["lookup", "never", "--url", server.url], { now: clock.now, timers });
+  t.equal(once.code, 3, "without --wait a missing mesh fails at once");
+  t.equal(once.stderr, "coral-discovery: not_found: colony never not found\n");
+
+  await runCli(["register", "--once", "--mesh-id", "there", "--pubkey", KEY_1, "--endpoint", ":41820", "--url", server.url]);
+  const found = await runCli(["lookup", "there", "--wait", "5s", "--url", server.url]);
+  t.equal(found.code, 0, "a registered colony is found at the first attempt, real clock and timers");
+  t.equal(found.stderr, "");
+});
+
 
 t.test("CORAL_DISCOVERY_URL sets the service; token prints the JWT alone; health and agent lookup", async (t) => {
   const server = await startServer(t);
@@ -135,7 +218,11 @@ t.test("CORAL_DISCOVERY_URL sets the service; token prints the JWT alone; health
   const health = await runCli(["health", "--json"], { env });
   t.equal((JSON.parse(health.stdout) as { status: string }).status, "ok");
   const people = await runCli(["health"], { env });
-  t.match(people.stdout, new RegExp(`^ok: coral-discovery \\S+ at ${server.url}, up \\d+s, 0 colonies\\n$`));
+  t.match(people.stdout, new RegExp(`^ok: coral-discovery \\S+ at ${server.url}, up \\d+s, 0 colonies, 0 agents\\n$`));
+  const document = (await (await fetch(`${server.url}/health`)).json()) as Record<string, unknown>;
+  const printed = JSON.parse(health.stdout) as Record<string, unknown>;
+  t.strictSame(Object.keys(printed), Object.keys(document), "health --json has the shape of GET /health");
+  t.equal(typeof printed.uptime_seconds, "number");
   const missing = await runCli(["agent", "lookup", "a1", "--mesh-id", "m"], { env });
   t.equal(missing.code, 3);
   t.match(missing.stderr, /agent a1 not found/);
@@ -149,13 +236,14 @@ t.test("CORAL_DISCOVERY_URL sets the service; token prints the JWT alone; health
 });
 
 t.test("health exits 1 when the service answers a status other than ok, still printing it", async (t) => {
-  const stub = await startStubServer(t, { health: () => ({ status: "degraded", version: "1.2.3", uptimeSeconds: 5n, registeredColonies: 2 }) });
+  const doc = { status: "degraded", version: "1.2.3", uptime_seconds: 5, colonies: 2, agents: 3 };
+  const stub = await startHealthServer(t, JSON.stringify(doc));
   const people = await runCli(["health", "--url", stub.url]);
   t.equal(people.code, 1);
-  t.equal(people.stdout, `degraded: coral-discovery 1.2.3 at ${stub.url}, up 5s, 2 colonies\n`);
+  t.equal(people.stdout, `degraded: coral-discovery 1.2.3 at ${stub.url}, up 5s, 2 colonies, 3 agents\n`);
   const json = await runCli(["health", "--url", stub.url, "--json"]);
   t.equal(json.code, 1);
-  t.match(JSON.parse(json.stdout), { status: "degraded", version: "1.2.3" });
+  t.same(JSON.parse(json.stdout), doc, "printed as served");
 });
 
 t.test("agent lookup shows - for no endpoints and udp for an observed endpoint without a protocol", async (t) => {
@@ -349,6 +437,74 @@ t.test("wait --ready-file waits for the file, then for the URL it names", async 
   const bad = await driveToEnd(runCli(["wait", "--ready-file", join(dir, "bad.json"), "--timeout", "1ms"], { now: clock.now, timers }), timers);
   t.equal(bad.code, 4);
   t.match(bad.stderr, /bad\.json has no "url"/);
+});
+
+t.test("wait --ready-file reads the file again before every attempt: a file replaced by a new daemon is followed", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "coral-wait-"));
+  const file = join(dir, "ready.json");
+  const gone = `http://127.0.0.1:${await freePort()}`;
+  // A previous daemon's file: its process (this one, for the test) runs, its port answers no more.
+  await writeFile(file, JSON.stringify({ url: gone, port: 1, pid: process.pid }));
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const waiting = runCli(["wait", "--ready-file", file, "--timeout", "20s"], { now: clock.now, timers });
+  await until(() => timers.pending() === 1, "a failed attempt at the old URL");
+  t.notOk(await settled(waiting));
+  const server = await startServer(t);
+  await writeFile(file, JSON.stringify({ url: server.url, port: server.port, pid: process.pid }));
+  const { code, stdout } = await driveToEnd(waiting, timers);
+  t.equal(code, 0);
+  t.equal(stdout, `${server.url}\n`, "the new daemon's URL");
+});
+
+t.test("wait --ready-file gives up after 10 s on a file whose daemon is not running, unless a live daemon replaces it", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "coral-wait-"));
+  const file = join(dir, "ready.json");
+  const deadPid = 2 ** 30; // above any pid_max: no such process
+  await writeFile(file, JSON.stringify({ url: "http://127.0.0.1:1", port: 1, pid: deadPid }));
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const startMs = clock.now();
+  const stale = await driveToEnd(runCli(["wait", "--ready-file", file, "--timeout", "5m"], { now: clock.now, timers }), timers, 100);
+  t.equal(stale.code, 4);
+  t.equal(stale.stdout, "");
+  t.match(stale.stderr, `coral-discovery: ${file} names pid ${deadPid}, which is not running, and no daemon replaced it within 10s`);
+  const tookMs = clock.now() - startMs;
+  t.ok(tookMs >= 10_000 && tookMs < 11_000, `gave up after ${tookMs} ms, not after the 5 minutes of --timeout`);
+
+  const replaced = runCli(["wait", "--ready-file", file, "--timeout", "5m"], { now: clock.now, timers });
+  await until(() => timers.pending() === 1, "a look at the stale file");
+  const server = await startServer(t);
+  await writeFile(file, JSON.stringify({ url: server.url, port: server.port, pid: process.pid }));
+  const ok = await driveToEnd(replaced, timers);
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal(ok.stdout, `${server.url}\n`);
+});
+
+t.test("wait --pid fails at once when the daemon it waits for has exited, and waits on while it runs", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "coral-wait-"));
+  const file = join(dir, "ready.json");
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const deadPid = 2 ** 30; // above any pid_max: no such process
+  const gone = await runCli(["wait", "--ready-file", file, "--pid", String(deadPid)], { now: clock.now, timers });
+  t.equal(gone.code, 4);
+  t.equal(gone.stderr, `coral-discovery: the daemon (pid ${deadPid}) exited before it was healthy (${file} does not exist yet); see its output for why\n`);
+  t.same(timers.scheduled, [], "no waiting at all");
+
+  const alive = runCli(["wait", "--ready-file", file, "--pid", String(process.pid), "--timeout", "20s"], { now: clock.now, timers });
+  await until(() => timers.pending() === 1, "a look at the missing file");
+  const server = await startServer(t);
+  await writeFile(file, JSON.stringify({ url: server.url, port: server.port, pid: process.pid }));
+  const ok = await driveToEnd(alive, timers);
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal(ok.stdout, `${server.url}\n`);
+
+  for (const bad of ["abc", "0", "-3", "1.5"]) {
+    const usage = await runCli(["wait", `--pid=${bad}`]);
+    t.equal(usage.code, 2, bad);
+    t.match(usage.stderr, `--pid ${JSON.stringify(bad)} must be a process id`);
+  }
 });
 
 t.test("wait keeps trying while the service answers a status other than ok, and names that status when it gives up", async (t) => {

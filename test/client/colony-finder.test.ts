@@ -125,7 +125,12 @@ t.test("gives up when the next wait would pass the deadline, with the last error
   // Attempts at 0, 2, 6, 14, 30 s; the next wait (32 s) would end at 62 s > 60 s.
   t.same(calls.map((c) => c.atMs - startMs), [0, 2000, 6000, 14_000, 30_000]);
   t.equal(error.code, Code.Unavailable);
-  t.equal(error.rawMessage, "down (attempt 5)", "the last error, not the first");
+  t.equal(
+    error.rawMessage,
+    "down (attempt 5) (gave up after 5 attempts in 30 s: not_found, unavailable, deadline_exceeded, resource_exhausted and network errors are retried for up to 60 s)",
+    "the last error, not the first, saying how long it was retried",
+  );
+  t.equal((error.cause as ConnectError).rawMessage, "down (attempt 5)", "the last error is its cause");
   t.equal(clock.now() - startMs, 30_000, "did not wait past the last attempt");
   t.equal(timers.pending(), 0);
 });
@@ -136,9 +141,19 @@ t.test("deadlineMs 0 makes a single attempt", async (t) => {
   });
   const error = await rejection(client.findColony("m", { retry: { deadlineMs: 0 } }));
   t.equal(error.code, Code.NotFound);
-  t.match(error.rawMessage, /not found/);
+  t.match(error.rawMessage, /not found$/, "the error as it came: nothing was retried");
   t.equal(calls.length, 1);
   t.same(timers.scheduled, []);
+});
+
+t.test("a deadline shorter than the first wait gives up after one attempt, saying so", async (t) => {
+  const { calls, client } = setup((_n, meshId) => {
+    throw notFound(meshId);
+  });
+  const error = await rejection(client.findColony("m", { retry: { deadlineMs: 1000 } }));
+  t.equal(error.code, Code.NotFound);
+  t.match(error.rawMessage, /not found \(gave up after 1 attempt in 0 s: .* retried for up to 1 s\)$/);
+  t.equal(calls.length, 1);
 });
 
 t.test("invalid_argument is never retried", async (t) => {

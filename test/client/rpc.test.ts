@@ -86,3 +86,35 @@ t.test("createDiscoveryClient refuses bad options with the value", async (t) => 
   t.throws(() => createDiscoveryClient({ baseUrl: "http://x", protocol: "http" }), { message: /protocol must be one of connect, grpc, grpc-web, got "http"/ });
   t.ok(createDiscoveryClient({ baseUrl: "https://discovery.coral.io", protocol: "grpc-web", httpVersion: "2" }), "valid options build a client without connecting");
 });
+
+t.test("every response is safe to JSON.stringify: its proto3 JSON form, int64 as strings", async (t) => {
+  const transport = createStubTransport({
+    health: () => ({ status: "ok", version: "1.2.3", uptimeSeconds: 42n, registeredColonies: 2 }),
+    registerColony: () => ({ success: true, ttl: 300, expiresAt: { seconds: 1_767_225_600n, nanos: 0 } }),
+    lookupColony: (r) => ({ meshId: r.meshId }),
+    registerAgent: () => ({ success: true }),
+    lookupAgent: (r) => ({ agentId: r.agentId }),
+    requestRelay: () => ({ sessionId: "s1" }),
+    releaseRelay: () => ({ success: true }),
+    createBootstrapToken: () => ({ jwt: "a.b.c", expiresAt: 1n }),
+  });
+  const client = createDiscoveryClient({ baseUrl: "http://discovery.test", transport });
+  const health = await client.health({});
+  t.equal(health.uptimeSeconds, 42n, "the typed value stays a BigInt");
+  t.equal(JSON.stringify(health), '{"status":"ok","version":"1.2.3","uptimeSeconds":"42","registeredColonies":2}');
+  t.notOk(Object.keys(health).includes("toJSON"), "toJSON is not an enumerable field");
+  t.same(JSON.parse(JSON.stringify(await client.registerColony({ meshId: "m", pubkey: "k", endpoints: ["e:1"] }))), {
+    success: true,
+    ttl: 300,
+    expiresAt: "2026-01-01T00:00:00Z",
+  });
+  const all = [
+    await client.lookupColony({ meshId: "m" }),
+    await client.registerAgent({ agentId: "a", meshId: "m", pubkey: "k" }),
+    await client.lookupAgent({ agentId: "a", meshId: "m" }),
+    await client.requestRelay({ meshId: "m" }),
+    await client.releaseRelay({ sessionId: "s1" }),
+    await client.createBootstrapToken({ agentId: "a", colonyId: "c" }),
+  ];
+  t.same(JSON.parse(JSON.stringify(all)), [{ meshId: "m" }, { success: true }, { agentId: "a" }, { sessionId: "s1" }, { success: true }, { jwt: "a.b.c", expiresAt: "1" }]);
+});

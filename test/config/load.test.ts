@@ -152,7 +152,13 @@ t.test("signing keys: env JSON, a file, previous keys; each bad input is refused
 t.test("short flags: -p is --port", async (t) => {
   t.equal(loadConfig(["-p", "9000"], {}).port, 9000);
   t.equal(loadConfig(["-p9001"], {}).port, 9001);
-  t.match(problems(["-z", "1"]), [/unknown option -z/, /unexpected argument "1"/]);
+  t.match(problems(["-z", "1"]), [/unknown option -z; see --help for the options/, /unexpected argument "1"/]);
+});
+
+t.test("a mistyped option gets the closest flag as a suggestion", async (t) => {
+  t.match(problems(["--prot", "9000"]), [/unknown option --prot; did you mean --port\?/]);
+  t.match(problems(["--rate-limt", "off"]), [/unknown option --rate-limt; did you mean --rate-limit\?/]);
+  t.match(problems(["--verison"]), [/unknown option --verison; did you mean --version\?/]);
 });
 
 t.test("a key file that cannot be read names the file and the reason", async (t) => {
@@ -240,4 +246,12 @@ t.test("resolveConfig: settings, then env, then the caller's defaults, then the 
     "01H7X0X7X0X7X0X7X0X7X0X7X0",
     "a key as an object",
   );
+});
+
+t.test("switches read the same words from env and flags: on/off, true/false, 1/0, yes/no", async (t) => {
+  for (const [word, value] of [["0", false], ["no", false], ["false", false], ["off", false], ["1", true], ["yes", true], ["true", true], ["on", true]] as const) {
+    t.equal(loadConfig([], { RATE_LIMIT: word }).rateLimit, value, `RATE_LIMIT=${word}`);
+    t.equal(loadConfig(["--rate-limit", word], {}).rateLimit, value, `--rate-limit ${word}`);
+    t.equal(loadConfig([], { PUBKEY_CHECK: word }).pubkeyCheck, value, `PUBKEY_CHECK=${word}`);
+  }
 });
