@@ -423,3 +423,14 @@ t.test("per-owner relay quota: one address cannot take every session; releases, 
   registry.createRelaySession("s7", "m", 0, "198.51.100.1");
   t.ok(registry.createRelaySession("s8", "m", 0, "198.51.100.1"), "swept sessions gave it back");
 });
+
+t.test("a relay session id created again (its old session expired, not swept) replaces it: bytes and quota counted once", async (t) => {
+  const clock = createFakeClock();
+  const registry = create<{ bytes?: number }, { bytes?: number }, { bytes?: number }>(clock.now, { relaySessionsPerOwner: 1 });
+  registry.createRelaySession("s1", "m", { bytes: 300 }, "198.51.100.1");
+  clock.advance(RELAY_TTL_MS);
+  registry.createRelaySession("s1", "m", { bytes: 200 }, "198.51.100.2");
+  t.equal(registry.counts().bytes, 200, "the stale session's bytes are gone");
+  t.ok(registry.createRelaySession("s2", "m", {}, "198.51.100.1"), "and its owner's quota is back");
+  t.throws(() => registry.createRelaySession("s3", "m", {}, "198.51.100.2"), /already holds 1 open relay sessions/, "the new owner holds one");
+});
