@@ -22,6 +22,8 @@ export interface ReadLimits {
   readonly declaredLength?: string | undefined;
   /** Sees the bytes so far after every chunk and may refuse early by throwing (an envelope's declared length). */
   readonly check?: (received: readonly Buffer[], size: number) => void;
+  /** Charges every chunk, before it is kept, to a memory budget; throws to refuse it (see RequestCharge). */
+  readonly charge?: ((bytes: number) => void) | undefined;
 }
 
 /**
@@ -30,7 +32,7 @@ export interface ReadLimits {
  * limit. A client that goes away ends it with `canceled`.
  */
 export function readBody(req: RawRequest, limits: ReadLimits): Promise<Buffer> {
-  const { maxBytes, declaredLength, check } = limits;
+  const { maxBytes, declaredLength, check, charge } = limits;
   const overflow = limits.overflow ?? (() => tooLarge(maxBytes));
   const hint = declaredLength === undefined || !/^\d+$/.test(declaredLength) ? undefined : Number(declaredLength);
   if (hint !== undefined && hint > maxBytes) return Promise.reject(tooLarge(maxBytes, hint));
@@ -57,6 +59,14 @@ export function readBody(req: RawRequest, limits: ReadLimits): Promise<Buffer> {
       if (hint !== undefined && size > hint) {
         done(new ConnectError(`protocol error: promised ${hint} bytes, received ${size}`, Code.InvalidArgument));
         return;
+      }
+      if (charge !== undefined) {
+        try {
+          charge(chunk.byteLength);
+        } catch (error) {
+          done(error);
+          return;
+        }
       }
       chunks.push(chunk);
       if (check !== undefined) {

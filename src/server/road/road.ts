@@ -11,10 +11,13 @@ import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMe
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compressionNegotiate, type Compression } from "@connectrpc/connect/protocol";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { ClientAddress } from "../../net/address.js";
+import type { ByteBudget } from "../../limits/byte-budget.js";
+import { addressKey, type ClientAddress } from "../../net/address.js";
 import { chain, type Step, type UnaryHandler } from "../../service/call.js";
 import { logRpcError, type RpcLogger } from "../../service/logging.js";
+import { headerListSize } from "../header-size.js";
 import { readBody } from "./body.js";
+import { RequestCharge } from "./charge.js";
 import { ACCEPTED, type SyncCompression } from "./compression.js";
 import { createRoadContext } from "./context.js";
 import { HEADERS, parseTimeout, rpcProtocol, unaryEncoding, type Encoding } from "./encodings.js";
@@ -33,6 +36,8 @@ export interface UnaryRoadOptions {
   readonly client: (req: FastifyRequest) => ClientAddress;
   /** Where failures outside the steps (requests that do not decode, answers that do not encode) are logged. */
   readonly log: RpcLogger;
+  /** Memory held by requests while they arrive, per client address and in all; none: unbudgeted. */
+  readonly buffered?: ByteBudget;
 }
 
 /** JSON as connect-es reads it: unknown fields ignored. */
@@ -56,7 +61,7 @@ export async function registerUnaryRoad(app: FastifyInstance, options: UnaryRoad
 }
 
 function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, options: UnaryRoadOptions) {
-  const { maxBodyBytes, log } = options;
+  const { maxBodyBytes, log, buffered } = options;
   const rpc = `${options.service.typeName}/${method.name}`;
   const next = chain(options.steps, (call) => handler(call.input as never, call.ctx));
 
@@ -76,12 +81,14 @@ function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, optio
     const requestCompression = negotiated.request as SyncCompression | null;
     const ctx = createRoadContext(req.headers, res, options.client(req));
     const answer = (): Answer => ({ encoding, compression: negotiated.response as SyncCompression | null, headers: ctx.responseHeaders });
+    const charge = buffered === undefined ? undefined : new RequestCharge(buffered, addressKey(ctx.clientIp));
     try {
       if (negotiated.error !== undefined) throw negotiated.error;
       const timeout = parseTimeout(encoding.protocol, header(names.timeout));
       if (timeout.error !== undefined) throw timeout.error;
       ctx.timeoutMs = timeout.timeoutMs;
-      const input = decode(method.input, await readMessage(req, encoding, requestCompression, maxBodyBytes), encoding.binary);
+      charge?.add(headerListSize(req.raw.rawHeaders));
+      const input = decode(method.input, await readMessage(req, encoding, requestCompression, maxBodyBytes, charge?.add), encoding.binary);
       let output: object;
       try {
         output = await next({ method, rpc, input, ctx });
@@ -94,21 +101,29 @@ function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, optio
     } catch (error) {
       writeError(res, answer(), logRpcError(log, rpc, error));
     } finally {
+      charge?.release();
       ctx.dispose();
     }
   };
 }
 
 /** The request message's bytes: the body (Connect) or its one envelope (gRPC, gRPC-Web), decompressed. */
-async function readMessage(req: FastifyRequest, encoding: Encoding, compression: SyncCompression | null, maxBytes: number): Promise<Uint8Array> {
+async function readMessage(
+  req: FastifyRequest,
+  encoding: Encoding,
+  compression: SyncCompression | null,
+  maxBytes: number,
+  charge: ((bytes: number) => void) | undefined,
+): Promise<Uint8Array> {
   if (encoding.protocol === "connect") {
-    const body = await readBody(req.raw, { maxBytes, declaredLength: req.headers["content-length"] });
+    const body = await readBody(req.raw, { maxBytes, declaredLength: req.headers["content-length"], charge });
     return compression === null ? body : compression.decompressSync(body, maxBytes);
   }
   const body = await readBody(req.raw, {
     maxBytes: maxBytes + ENVELOPE_HEADER_BYTES,
     overflow: () => new ConnectError("protocol error: received extra input message for unary method", Code.InvalidArgument),
     check: (received, size) => checkEnvelopeHeader(received, size, maxBytes),
+    charge,
   });
   const envelope = singleEnvelope(body, maxBytes);
   if ((envelope.flags & COMPRESSED_FLAG) === 0) return envelope.data;

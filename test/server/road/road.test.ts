@@ -29,6 +29,8 @@ import { registerUnaryRoad } from "../../../src/server/road/road.js";
 import { createFakeClock } from "../../fixtures/clock.js";
 import { KEY_1, KEY_2, KEY_3 } from "../../fixtures/keys.js";
 import { startServer } from "../../fixtures/server.js";
+import { until } from "../../fixtures/wait.js";
+import { createByteBudget } from "../../../src/limits/byte-budget.js";
 import {
   bodyOf,
   ENCODINGS,
@@ -334,4 +336,31 @@ t.test("the road refuses to start without a handler for every unary method", asy
     registerUnaryRoad(app, { service: DiscoveryService, handlers: {}, steps: [], maxBodyBytes: 1024, client: () => ({ ip: undefined, observedIp: undefined }), log: { error() {}, debug() {} } }),
     /no handler for RegisterColony/,
   );
+});
+
+t.test("unfinished requests hold the buffered-bytes budget of their address: past it, resource_exhausted; answered, it is free", async (t) => {
+  const buffered = createByteBudget({ max: 1024 ** 3, maxPerKey: 64 * 1024 });
+  const server = await startServer(t, { maxBodyBytes: 48 * 1024, maxBufferedBytesPerIp: 64 * 1024, deps: { buffered } });
+  const session = h2c(t, server.port);
+  const path = `${SERVICE}/LookupColony`;
+  for (const e of ENCODINGS.filter((x) => x.name === "Connect JSON" || x.name === "gRPC")) {
+    const held = session.request({ ":method": "POST", ":path": path, ...headersOf(e) });
+    held.on("error", () => {});
+    const heldAnswer = new Promise<void>((resolve) => held.on("close", resolve));
+    held.resume();
+    // A gRPC envelope that promises more than is sent: the body is unfinished.
+    held.write(e.protocol === "connect" ? Buffer.alloc(40_000, 0x20) : envelope(Buffer.alloc(40_000 - 5), 0, 45_000));
+    await until(() => buffered.held("127.0.0.1") >= 40_000, "the first body to be held");
+
+    const body = e.protocol === "connect" ? Buffer.alloc(30_000, 0x20) : envelope(Buffer.alloc(30_000 - 5));
+    const { code, message } = outcome(e.protocol, await sendH2(session, { path, headers: headersOf(e), body }));
+    t.equal(code, "resource_exhausted", `${e.name}: the second request is refused`);
+    t.match(message, /too many unfinished requests from your address.*--max-buffered-bytes-per-ip/, e.name);
+
+    held.end();
+    await heldAnswer;
+    await until(() => buffered.total === 0, "every byte to be given back");
+    const again = outcome(e.protocol, await sendH2(session, { path, headers: headersOf(e), body }));
+    t.not(again.code, "resource_exhausted", `${e.name}: once the first is answered, the same request passes the budget (${again.code})`);
+  }
 });

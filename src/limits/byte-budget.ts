@@ -1,0 +1,55 @@
+// Bytes held in memory, per key (a client address) and in all: a request's
+// headers and body while it arrives count until it is answered, so that
+// unfinished requests cannot add up past a fixed share of memory.
+
+export interface ByteBudgetOptions {
+  /** Bytes held in all. */
+  readonly max: number;
+  /** Bytes held per key. */
+  readonly maxPerKey: number;
+}
+
+export interface ByteBudget {
+  /**
+   * Takes `bytes` more for `key`: "ok", or which limit it would pass (then
+   * nothing is taken).
+   */
+  take(key: string, bytes: number): "ok" | "key" | "total";
+  /** Gives back `bytes` that `take` took for `key`. */
+  give(key: string, bytes: number): void;
+  /** Bytes held in all. */
+  readonly total: number;
+  /** The limits it was made with. */
+  readonly options: ByteBudgetOptions;
+  /** Bytes held for `key`. */
+  held(key: string): number;
+}
+
+/** The byte budget (see the top of this file). */
+export function createByteBudget(options: ByteBudgetOptions): ByteBudget {
+  const { max, maxPerKey } = options;
+  const perKey = new Map<string, number>();
+  let total = 0;
+  return {
+    take(key, bytes) {
+      if (total + bytes > max) return "total";
+      const held = perKey.get(key) ?? 0;
+      if (held + bytes > maxPerKey) return "key";
+      perKey.set(key, held + bytes);
+      total += bytes;
+      return "ok";
+    },
+    give(key, bytes) {
+      if (bytes <= 0) return;
+      total -= bytes;
+      const left = (perKey.get(key) ?? bytes) - bytes;
+      if (left <= 0) perKey.delete(key);
+      else perKey.set(key, left);
+    },
+    get total() {
+      return total;
+    },
+    options,
+    held: (key) => perKey.get(key) ?? 0,
+  };
+}
