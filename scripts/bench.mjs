@@ -52,9 +52,10 @@ async function serve() {
   const { resolveConfig } = await import("../dist/src/config/index.js");
   // Per-address rate limits would throttle a one-address load generator: the
   // main app runs with them off, and a second app with them on but a budget
-  // never reached, to show the limiter's cost.
+  // never reached, to show the limiter's cost. Likewise h2load's streams
+  // (H2_CLIENTS x H2_STREAMS from one address) pass --http2-max-streams-per-ip.
   const start = async (settings, deps = {}) => {
-    const config = resolveConfig({ port: 0, host: HOST, logLevel: "silent", rateLimit: false, ...settings });
+    const config = resolveConfig({ port: 0, host: HOST, logLevel: "silent", rateLimit: false, http2MaxStreamsPerIp: 0, ...settings });
     const app = await buildApp({ config, ...deps });
     await app.listen({ port: config.port, host: config.host });
     return app;

@@ -6,6 +6,7 @@ import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/cora
 import type { Config } from "./config/index.js";
 import { createAddressMatcher, resolveClient } from "./net/address.js";
 import { createRegistry } from "./registry/index.js";
+import { createByteBudget, type ByteBudget } from "./limits/byte-budget.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
 import { registerReflection } from "./server/reflection.js";
 import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
@@ -56,6 +57,8 @@ export interface AppDeps {
   readonly registry?: DiscoveryRegistry;
   /** The token signing key; default the configured one, else a fresh one. */
   readonly signingKey?: SigningKey;
+  /** The buffered-request-bytes budget (tests inspect it). Default: one of --max-buffered-bytes(-per-ip). */
+  readonly buffered?: ByteBudget;
   /**
    * Serve DiscoveryService's unary RPCs on the road (src/server/road), the
    * default; false serves them through connect-es's router with the same
@@ -96,6 +99,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         maxHeaderSize: config.maxHeaderBytes,
         http2MaxHeaderListSize: config.maxHeaderBytes,
         maxConnectionsPerAddress: config.maxConnectionsPerIp,
+        maxConnectionsPer56: config.maxConnectionsPer56,
+        maxConnectionsPer48: config.maxConnectionsPer48,
+        bodyTimeoutMs: config.bodyTimeoutMs,
+        http2MaxStreamsTotal: config.http2MaxStreamsTotal,
+        http2MaxStreamsPerAddress: config.http2MaxStreamsPerIp,
       },
       { isExempt: isTrustedProxy },
     ),
@@ -130,7 +138,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const handlers = service as unknown as Record<string, UnaryHandler>;
   const unaryRoad = deps.unaryRoad ?? true;
   if (unaryRoad) {
-    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: app.log });
+    const buffered = deps.buffered ?? createByteBudget({ max: config.maxBufferedBytes, maxPerKey: config.maxBufferedBytesPerIp });
+    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: app.log, buffered });
   }
   // connect-es's router keeps what the road does not do: gRPC server reflection (a stream).
   await app.register(fastifyConnectPlugin, {

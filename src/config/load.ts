@@ -114,6 +114,21 @@ function crossCheck(config: Config, problems: string[]): void {
       `--request-timeout (${config.requestTimeoutMs / 1000}s) must be at least --headers-timeout (${config.headersTimeoutMs / 1000}s)`,
     );
   }
+  // One request of the largest allowed size must fit in every budget that holds it.
+  const largest = config.maxBodyBytes + config.maxHeaderBytes;
+  for (const [flag, value] of [
+    ["max-buffered-bytes-per-ip", config.maxBufferedBytesPerIp],
+    ["max-buffered-bytes", config.maxBufferedBytes],
+  ] as const) {
+    if (value < largest) {
+      problems.push(
+        `--${flag} (${value}) must hold at least one request of the largest allowed size: --max-body-bytes + --max-header-bytes = ${largest}`,
+      );
+    }
+  }
+  if (config.maxBufferedBytes < config.maxBufferedBytesPerIp) {
+    problems.push(`--max-buffered-bytes (${config.maxBufferedBytes}) must be at least --max-buffered-bytes-per-ip (${config.maxBufferedBytesPerIp})`);
+  }
   if (config.signingKey !== undefined) {
     try {
       buildJwks(config.signingKey, config.previousKeys);

@@ -11,6 +11,9 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { FastifyServerFactory } from "fastify";
 import { addressKey, normalizeIp } from "../net/address.js";
+import { createConnectionSlots, isRefusal, type ConnectionSlot } from "./connection-slots.js";
+import { headerListSize } from "./header-size.js";
+import { createStreamBudget } from "./stream-budget.js";
 
 /** Tuning for {@link createDualProtocolServerFactory}; the daemon takes every value from its configuration. */
 export interface DualProtocolOptions {
@@ -31,6 +34,13 @@ export interface DualProtocolOptions {
   readonly headersTimeoutMs: number;
   /** HTTP/1.1: milliseconds allowed to receive the whole request. 0 disables. */
   readonly requestTimeoutMs: number;
+  /**
+   * Milliseconds a request may take to send its body once its headers have
+   * arrived, on both protocols (an HTTP/2 stream is cancelled, an HTTP/1.1
+   * connection closed). Bodies are small, so this is short: it bounds how
+   * long an unfinished request holds memory. 0 disables.
+   */
+  readonly bodyTimeoutMs: number;
   /** HTTP/1.1: maximum size of the request headers, in bytes. */
   readonly maxHeaderSize: number;
   /** HTTP/2: milliseconds without activity after which a session is closed gracefully (GOAWAY). 0 disables. */
@@ -46,11 +56,19 @@ export interface DualProtocolOptions {
    * one host cannot take every slot of `maxConnections`. 0 = unlimited.
    */
   readonly maxConnectionsPerAddress: number;
+  /** Maximum open TCP connections from one IPv6 /56 (a home or small site), so spreading over its /64s does not multiply the cap. 0 = unlimited. */
+  readonly maxConnectionsPer56: number;
+  /** Maximum open TCP connections from one IPv6 /48 (a site or a hosting block). 0 = unlimited. */
+  readonly maxConnectionsPer48: number;
+  /** HTTP/2: open streams over every connection; new streams beyond it are refused (RST_STREAM REFUSED_STREAM). 0 = unlimited. */
+  readonly http2MaxStreamsTotal: number;
+  /** HTTP/2: open streams from one client address (IPv6: a /64) over all its connections; beyond it refused likewise. 0 = unlimited. */
+  readonly http2MaxStreamsPerAddress: number;
 }
 
 /** Options that are not numbers. */
 export interface DualProtocolHooks {
-  /** Addresses exempt from `maxConnectionsPerAddress` (trusted proxies: all their clients share the address). */
+  /** Addresses exempt from the per-address connection and stream caps (trusted proxies: all their clients share the address). */
   isExempt?: (ip: string) => boolean;
 }
 
@@ -73,8 +91,13 @@ const OPTION_NAMES = [
   "http2SessionIdleTimeoutMs",
   "http2MaxConcurrentStreams",
   "http2MaxHeaderListSize",
+  "bodyTimeoutMs",
   "maxConnections",
   "maxConnectionsPerAddress",
+  "maxConnectionsPer56",
+  "maxConnectionsPer48",
+  "http2MaxStreamsTotal",
+  "http2MaxStreamsPerAddress",
 ] as const satisfies readonly (keyof DualProtocolOptions)[];
 
 /** How long an idle HTTP/2 session may take to close gracefully before it is destroyed. */
@@ -106,6 +129,19 @@ function createDualProtocolServer(
   o: DualProtocolOptions,
   hooks: DualProtocolHooks,
 ): DualProtocolServer {
+  const slots = createConnectionSlots({
+    maxConnections: o.maxConnections,
+    caps: [
+      { max: o.maxConnectionsPerAddress, ipv6PrefixBits: 64 },
+      { max: o.maxConnectionsPer56, ipv6PrefixBits: 56 },
+      { max: o.maxConnectionsPer48, ipv6PrefixBits: 48 },
+    ],
+    ...(hooks.isExempt === undefined ? {} : { isExempt: hooks.isExempt }),
+  });
+  const streams = createStreamBudget({ max: o.http2MaxStreamsTotal, maxPerAddress: o.http2MaxStreamsPerAddress });
+  /** The slot of every socket handed to h1 (an h2 session's is in its state). */
+  const h1Slots = new WeakMap<net.Socket, ConnectionSlot>();
+
   const h1 = http.createServer(
     {
       keepAliveTimeout: o.keepAliveTimeoutMs,
@@ -117,9 +153,19 @@ function createDualProtocolServer(
       // half the smallest timeout instead.
       connectionsCheckingInterval: checkingIntervalMs(o),
     },
-    handler,
+    (req, res) => {
+      // A request in flight: the connection is not idle (not reclaimable) until it is answered.
+      const slot = h1Slots.get(req.socket);
+      if (slot !== undefined) {
+        slot.busy();
+        res.once("close", () => slot.done());
+      }
+      if (o.bodyTimeoutMs > 0 && hasBody(req)) bodyDeadline(req, res, () => req.socket.destroy(), o.bodyTimeoutMs);
+      handler(req, res);
+    },
   );
   const h2Handler = handler as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+  const sessionStates = new WeakMap<http2.ServerHttp2Session, SessionState>();
   const h2 = http2.createServer(
     {
       settings: {
@@ -127,53 +173,75 @@ function createDualProtocolServer(
         maxHeaderListSize: o.http2MaxHeaderListSize,
       },
     },
-    // Node advertises SETTINGS_MAX_HEADER_LIST_SIZE but accepts larger header
-    // lists (up to its own ~64 KiB): the limit is enforced here, as HTTP/1.1's
-    // parser does, with a 431. (An unread request body: Node resets the stream
-    // with NO_ERROR once the answer is out.)
     (req, res) => {
+      const stream = req.stream;
+      const state = sessionStates.get(stream.session as http2.ServerHttp2Session);
+      if (state !== undefined) {
+        // Streams are counted per address over all its connections, and in all.
+        if (streams.open(state.streamKey) !== "ok") {
+          stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+          stream.resume();
+          return;
+        }
+        clearTimeout(state.firstStreamDeadline);
+        state.slot.busy();
+        stream.once("close", () => {
+          streams.close(state.streamKey);
+          state.slot.done();
+        });
+      }
+      // Answered before the client finished sending (a refusal, a body over a
+      // limit): RST_STREAM NO_ERROR tells it to stop (RFC 9113 8.1) and frees
+      // the stream at once. Node does so itself only for a stream nobody read.
+      if (!stream.endAfterHeaders) {
+        stream.once("finish", () => {
+          if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        });
+      }
+      // Node advertises SETTINGS_MAX_HEADER_LIST_SIZE but accepts larger header
+      // lists (up to its own ~64 KiB): the limit is enforced here, as HTTP/1.1's
+      // parser does, with a 431. (An unread request body: Node resets the stream
+      // with NO_ERROR once the answer is out.)
       if (headerListSize(req.rawHeaders) > o.http2MaxHeaderListSize) {
         res.writeHead(431, { "content-length": "0" });
         res.end();
         return;
       }
+      // The session's idle timer is reset by any frame on any stream, so each
+      // stream gets a deadline for its body: cancelled (RST_STREAM) unless the
+      // client has finished sending by then. A request without a body (GET)
+      // was complete with its headers.
+      const deadlineMs = h2BodyDeadlineMs(o);
+      if (deadlineMs > 0 && !stream.endAfterHeaders) {
+        bodyDeadline(req, res, () => stream.close(http2.constants.NGHTTP2_CANCEL), deadlineMs);
+      }
       h2Handler(req, res);
     },
   );
 
-  // The h1 server enforces requestTimeout itself; an h2 stream only has the
-  // session's idle timer, which any activity on any stream resets. So each
-  // stream gets a deadline for its request: cancelled (RST_STREAM) unless the
-  // client has finished sending by then.
-  if (o.requestTimeoutMs > 0) {
-    h2.on("stream", (stream) => {
-      // A request without a body (GET) was complete with its headers: nothing to wait for.
-      // (Its readable side never emits 'end' when nobody reads it.)
-      if (stream.endAfterHeaders) return;
-      const deadline = setTimeout(() => {
-        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-      }, o.requestTimeoutMs);
-      const clear = () => clearTimeout(deadline);
-      stream.once("end", clear);
-      stream.once("close", clear);
-    });
-  }
-
   const sessions = new Set<http2.ServerHttp2Session>();
+  /** The slot of the socket being handed to h2: its session is created, and 'session' emitted, during that hand-over. */
+  let handingOver: ConnectionSlot | undefined;
   h2.on("session", (session) => {
     sessions.add(session);
+    const slot = handingOver;
+    handingOver = undefined;
+    if (slot !== undefined) {
+      slot.reclaim = () => closeGracefully(session);
+      const remote = normalizeIp(session.socket.remoteAddress);
+      const exempt = remote === undefined || hooks.isExempt?.(remote) === true;
+      const state: SessionState = {
+        slot,
+        streamKey: exempt ? undefined : addressKey(remote),
+        // A session that opens no stream is held no longer than a request's headers may take.
+        firstStreamDeadline: o.headersTimeoutMs > 0 ? setTimeout(() => closeGracefully(session), o.headersTimeoutMs) : undefined,
+      };
+      sessionStates.set(session, state);
+      session.once("close", () => clearTimeout(state.firstStreamDeadline));
+    }
     session.once("close", () => sessions.delete(session));
     if (o.http2SessionIdleTimeoutMs > 0) {
-      // Graceful first (GOAWAY). But a session can stop reading its socket for
-      // good (a handler that answers before reading a large body leaves the
-      // stream's data unconsumed), and then a graceful close never completes:
-      // destroy it if it is still open a little later.
-      session.setTimeout(o.http2SessionIdleTimeoutMs, () => {
-        session.close();
-        setTimeout(() => {
-          if (!session.destroyed) session.destroy();
-        }, IDLE_CLOSE_GRACE_MS).unref();
-      });
+      session.setTimeout(o.http2SessionIdleTimeoutMs, () => closeGracefully(session));
     }
   });
 
@@ -181,9 +249,14 @@ function createDualProtocolServer(
   // close them when the app shuts down.
   const sniffing = new Set<net.Socket>();
   // allowHalfOpen and noDelay match what http.createServer uses for its own sockets.
-  const perAddress = new Map<string, number>();
   const front = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    if (o.maxConnectionsPerAddress > 0 && !admit(socket)) return;
+    const admitted = slots.admit(normalizeIp(socket.remoteAddress), () => socket.destroy());
+    if (isRefusal(admitted)) {
+      socket.destroy();
+      return;
+    }
+    const slot = admitted;
+    socket.once("close", () => slot.release());
     sniffing.add(socket);
     let received: Buffer = Buffer.alloc(0);
     const deadline =
@@ -216,8 +289,12 @@ function createDualProtocolServer(
         // No resume(): the Http2Session replays socket.readableLength itself on
         // the next tick; resuming would let the stream swallow those bytes
         // and the client would see a framing error.
+        handingOver = slot;
         h2.emit("connection", socket);
+        handingOver = undefined;
       } else {
+        // An idle keep-alive socket is closed as Node's closeIdleConnections does.
+        h1Slots.set(socket, slot);
         h1.emit("connection", socket);
         // http.Server never resumes a paused socket; without this it hangs.
         socket.resume();
@@ -228,26 +305,6 @@ function createDualProtocolServer(
     socket.on("end", onEnd);
     socket.on("close", stopSniffing);
   });
-  if (o.maxConnections > 0) front.maxConnections = o.maxConnections;
-
-  /** Counts the socket against its address; destroys it and returns false when the address is at its cap. */
-  function admit(socket: net.Socket): boolean {
-    const ip = normalizeIp(socket.remoteAddress);
-    if (ip === undefined || hooks.isExempt?.(ip) === true) return true;
-    const key = addressKey(ip);
-    const open = perAddress.get(key) ?? 0;
-    if (open >= o.maxConnectionsPerAddress) {
-      socket.destroy();
-      return false;
-    }
-    perAddress.set(key, open + 1);
-    socket.once("close", () => {
-      const left = (perAddress.get(key) ?? 1) - 1;
-      if (left <= 0) perAddress.delete(key);
-      else perAddress.set(key, left);
-    });
-    return true;
-  }
 
   // http.Server starts connection tracking (closeIdleConnections,
   // closeAllConnections, the headers/request timeout checker) only on its own
@@ -289,11 +346,54 @@ function createDualProtocolServer(
   });
 }
 
-/** A header list's size as HTTP/2 counts it (RFC 9113 6.5.2): name and value octets plus 32 per field. */
-function headerListSize(rawHeaders: readonly string[]): number {
-  let size = 0;
-  for (const field of rawHeaders) size += Buffer.byteLength(field);
-  return size + (rawHeaders.length / 2) * 32;
+/** What the server keeps for each HTTP/2 session it admitted. */
+interface SessionState {
+  readonly slot: ConnectionSlot;
+  /** The address key its streams count under; undefined when exempt. */
+  readonly streamKey: string | undefined;
+  /** Closes the session unless a stream opens first. */
+  readonly firstStreamDeadline: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Closes a session gracefully (GOAWAY). But a session can stop reading its
+ * socket for good (a handler that answers before reading a large body leaves
+ * the stream's data unconsumed), and then a graceful close never completes:
+ * it is destroyed if still open a little later.
+ */
+function closeGracefully(session: http2.ServerHttp2Session): void {
+  if (session.closed || session.destroyed) return;
+  session.close();
+  setTimeout(() => {
+    if (!session.destroyed) session.destroy();
+  }, IDLE_CLOSE_GRACE_MS).unref();
+}
+
+/** Whether an HTTP/1.1 request says it has a body. */
+function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
+}
+
+/** The deadline of an HTTP/2 request body: the shorter of the body and request timeouts that are set. */
+function h2BodyDeadlineMs(o: DualProtocolOptions): number {
+  const set = [o.bodyTimeoutMs, o.requestTimeoutMs].filter((ms) => ms > 0);
+  return set.length === 0 ? 0 : Math.min(...set);
+}
+
+/** Calls `expire` unless the request's body has all arrived (or the exchange is over) within `ms`. */
+function bodyDeadline(
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+  expire: () => void,
+  ms: number,
+): void {
+  const deadline = setTimeout(() => {
+    if (!req.complete) expire();
+  }, ms);
+  const clear = () => clearTimeout(deadline);
+  req.once("end", clear);
+  res.once("close", clear);
 }
 
 function checkingIntervalMs(o: DualProtocolOptions): number {

@@ -214,6 +214,19 @@ t.test("--request-timeout may not be shorter than --headers-timeout", async (t) 
   t.match(problems(["--headers-timeout", "20", "--request-timeout", "10"]), [/--request-timeout \(10s\) must be at least --headers-timeout \(20s\)/]);
 });
 
+t.test("the buffered-bytes budgets must hold one largest request, and the total at least one address's share", async (t) => {
+  t.match(problems(["--max-body-bytes", "1048576", "--max-buffered-bytes-per-ip", "1MiB"]), [
+    /--max-buffered-bytes-per-ip \(1048576\) must hold at least one request of the largest allowed size: --max-body-bytes \+ --max-header-bytes = 1064960/,
+  ]);
+  t.match(problems(["--max-buffered-bytes", "1MiB"]), [/--max-buffered-bytes \(1048576\) must be at least --max-buffered-bytes-per-ip \(2097152\)/]);
+  t.match(problems(["--max-buffered-bytes", "64KiB", "--max-buffered-bytes-per-ip", "64KiB"]), [
+    /--max-buffered-bytes-per-ip \(65536\) must hold at least one request/,
+    /--max-buffered-bytes \(65536\) must hold at least one request/,
+  ]);
+  const ok = loadConfig(["--max-buffered-bytes", "96KiB", "--max-buffered-bytes-per-ip", "96KiB"], {});
+  t.same([ok.maxBufferedBytes, ok.maxBufferedBytesPerIp], [98_304, 98_304]);
+});
+
 t.test("resolveConfig: typed settings go through the same parsers, in the units their keys name", async (t) => {
   const config = resolveConfig({ ttlSeconds: 30, headersTimeoutMs: 5_000, requestTimeoutMs: 9_000, rateLimit: false, rateLookup: "5:9", relays: ["198.51.100.1:1"] });
   t.equal(config.ttlSeconds, 30);

@@ -1,281 +1,38 @@
 import t, { type Test } from "tap";
-import fastify, { type FastifyInstance } from "fastify";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { EventEmitter, once } from "node:events";
+import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
+import { createDualProtocolServerFactory, type DualProtocolServer } from "../../src/server/dual-protocol.js";
 import {
-  createDualProtocolServerFactory,
-  type DualProtocolHooks,
-  type DualProtocolOptions,
-  type DualProtocolServer,
-} from "../../src/server/dual-protocol.js";
-
-// Timing discipline: a test waits for the event it is about ('close' of a
-// socket or session, a connection count reaching a value), never for a fixed
-// time. BOUND_MS only turns "it never happens" into a failure; a passing test
-// never waits for it, so it can be generous. Every server-side limit that a
-// test does not set is far above BOUND_MS, so nothing but the behaviour under
-// test can close a socket before the bound. Lower bounds are kept where they
-// cannot flake: a timer never fires early, so "closed no earlier than the
-// timeout, minus a little" holds however loaded the machine is, provided the
-// clock starts before the server's timer does (so it starts before connecting
-// or before the last activity).
-
-/** How long a test waits for something that should happen before calling it a failure. */
-const BOUND_MS = 20_000;
-/** Slack for lower bounds: timer granularity and millisecond truncation, nothing more. */
-const TOLERANCE_MS = 50;
-/** IDLE_CLOSE_GRACE_MS in src/server/dual-protocol.ts (not exported, not configurable). */
-const IDLE_CLOSE_GRACE_MS = 2_000;
-
-type Reply = { status: number; body: string };
-const PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  TOLERANCE_MS,
+  IDLE_CLOSE_GRACE_MS,
+  PREFACE,
+  EMPTY_SETTINGS,
+  OPTIONS,
+  startDualServer,
+  h1Get,
+  h2Connect,
+  h2Get,
+  h2Request,
+  rawSocket,
+  closeOf,
+  msUntil,
+  waitFor,
+  within,
+  settles,
+  connectionsReach,
+  nextAccepted,
+  chunkHandled,
+  type Held,
+} from "../fixtures/dual-server.js";
 
 // Independent tests that mostly wait (on sockets, timers or child processes): run a few at once.
 t.jobs = 4;
-const EMPTY_SETTINGS = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
-
-/** Limits far above BOUND_MS (and sizes no test reaches), so that a test sees only the one it sets. */
-const OPTIONS: DualProtocolOptions = {
-  sniffTimeoutMs: 120_000,
-  keepAliveTimeoutMs: 120_000,
-  headersTimeoutMs: 120_000,
-  requestTimeoutMs: 120_000,
-  maxHeaderSize: 16_384,
-  http2SessionIdleTimeoutMs: 120_000,
-  http2MaxConcurrentStreams: 100,
-  http2MaxHeaderListSize: 16_384,
-  maxConnections: 0,
-  maxConnectionsPerAddress: 0,
-};
-
-interface StartOptions {
-  forceCloseConnections?: boolean;
-  hooks?: DualProtocolHooks;
-  /** Listen on this Unix socket instead of 127.0.0.1. */
-  socketPath?: string;
-}
-
-/** The /held route's answers: they wait until the test lets them go. */
-interface Held {
-  /** True once `n` requests are waiting in the handler; false if not within BOUND_MS. */
-  waiting(n: number): Promise<boolean>;
-  /** Lets every waiting answer go. */
-  release(): void;
-}
-
-/** A bare Fastify app on the dual-protocol server (this unit only), with a few routes. */
-async function startDualServer(
-  t: Test,
-  options: Partial<DualProtocolOptions> = {},
-  { forceCloseConnections, hooks, socketPath }: StartOptions = {},
-): Promise<{ app: FastifyInstance; port: number; held: Held }> {
-  const app = fastify({
-    serverFactory: createDualProtocolServerFactory({ ...OPTIONS, ...options }, hooks),
-    ...(forceCloseConnections === undefined ? {} : { forceCloseConnections }),
-  });
-  app.get("/ping", async (req) => ({ pong: true, httpVersion: req.raw.httpVersion }));
-  app.post("/echo", async (req) => req.body);
-  const held = holdRoute(app);
-  t.teardown(async () => {
-    held.release();
-    // A failed test may leave connections a graceful close would wait for.
-    (app.server as unknown as DualProtocolServer).closeAllConnections();
-    await app.close();
-  });
-  if (socketPath !== undefined) {
-    await app.listen({ path: socketPath });
-    return { app, port: 0, held };
-  }
-  await app.listen({ host: "127.0.0.1", port: 0 });
-  return { app, port: (app.server.address() as net.AddressInfo).port, held };
-}
-
-/** GET and POST /held: answers that come only when the test says so. */
-function holdRoute(app: FastifyInstance): Held {
-  const arrivals = new EventEmitter();
-  let waiting = 0;
-  let letGo = () => {};
-  let gate = new Promise<void>((resolve) => (letGo = resolve));
-  app.route({
-    method: ["GET", "POST"],
-    url: "/held",
-    handler: async (req) => {
-      waiting++;
-      arrivals.emit("arrived");
-      await gate;
-      return { held: true, body: req.body ?? null };
-    },
-  });
-  return {
-    waiting: (n) =>
-      settles(
-        new Promise<void>((resolve) => {
-          const check = () => {
-            if (waiting < n) return;
-            arrivals.off("arrived", check);
-            resolve();
-          };
-          arrivals.on("arrived", check);
-          check();
-        }),
-      ),
-    release() {
-      waiting = 0;
-      letGo();
-      gate = new Promise<void>((resolve) => (letGo = resolve));
-    },
-  };
-}
-
-function h1Get(target: number | string, agent: http.Agent | false = false, path = "/ping"): Promise<Reply> {
-  const where = typeof target === "number" ? { host: "127.0.0.1", port: target } : { socketPath: target };
-  return new Promise((resolve, reject) => {
-    http
-      .get({ ...where, path, agent }, (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (body += chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .on("error", reject);
-  });
-}
-
-function h2Connect(t: Test, port: number): http2.ClientHttp2Session {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
-  session.on("error", () => {}); // asserted through 'close'/requests instead
-  t.teardown(() => session.destroy());
-  return session;
-}
-
-function h2Get(session: http2.ClientHttp2Session, path = "/ping"): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = session.request({ ":path": path });
-    let status = 0;
-    let body = "";
-    req.setEncoding("utf8");
-    req.on("response", (headers) => (status = Number(headers[":status"])));
-    req.on("data", (chunk: string) => (body += chunk));
-    req.on("end", () => resolve({ status, body }));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** Sends a whole h2 request (END_STREAM with the body, or with the headers when there is none). */
-function h2Request(
-  session: http2.ClientHttp2Session,
-  method: "GET" | "POST",
-  path: string,
-  body?: string,
-): Promise<Reply & { rstCode: number | undefined }> {
-  return new Promise((resolve) => {
-    const headers = { ":method": method, ":path": path, ...(body === undefined ? {} : { "content-type": "application/json" }) };
-    const req = session.request(headers);
-    let status = 0;
-    let text = "";
-    req.setEncoding("utf8");
-    req.on("response", (h) => (status = Number(h[":status"])));
-    req.on("data", (chunk: string) => (text += chunk));
-    req.on("close", () => resolve({ status, body: text, rstCode: req.rstCode }));
-    req.on("error", () => {}); // a reset shows as rstCode on 'close'
-    req.end(body);
-  });
-}
-
-/** Opens a raw TCP (or Unix) socket, cleaned up by teardown. */
-async function rawSocket(t: Test, target: number | string): Promise<net.Socket> {
-  const socket = typeof target === "number" ? net.connect(target, "127.0.0.1") : net.connect(target);
-  socket.on("error", () => {}); // resets are an expected way to be closed here
-  t.teardown(() => socket.destroy());
-  await once(socket, "connect");
-  return socket;
-}
-
-interface Closure {
-  /** False when the socket was still open after BOUND_MS. */
-  closed: boolean;
-  /** Milliseconds from `since` to 'close'. */
-  ms: number;
-  /** Everything the socket received meanwhile, as latin1. */
-  received: string;
-}
-
-/** Waits for the socket's 'close', up to BOUND_MS, collecting what it receives. Call it before causing the close. */
-function closeOf(socket: net.Socket, since = performance.now()): Promise<Closure> {
-  let received = "";
-  socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve({ closed: false, ms: Infinity, received }), BOUND_MS);
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve({ closed: true, ms: performance.now() - since, received });
-    });
-  });
-}
-
-/** Milliseconds from `since` until `emitter` emits `event`, or Infinity after BOUND_MS. */
-function msUntil(emitter: NodeJS.EventEmitter, event: string, since = performance.now()): Promise<number> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(Infinity), BOUND_MS);
-    emitter.once(event, () => {
-      clearTimeout(timer);
-      resolve(performance.now() - since);
-    });
-  });
-}
-
-/** `promise`'s value, or `fallback` if it has not settled within BOUND_MS (rejections propagate). */
-async function within<T, F>(promise: Promise<T>, fallback: F): Promise<T | F> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<F>((resolve) => (timer = setTimeout(resolve, BOUND_MS, fallback)));
-  try {
-    return await Promise.race([promise, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** True once `promise` settles (rejections propagate), false if it has not within BOUND_MS. */
-const settles = (promise: Promise<unknown>): Promise<boolean> => within(promise.then(() => true), false);
-
-/** Polls `condition` every 10 ms; false if it never held within BOUND_MS. */
-async function waitFor(condition: () => Promise<boolean>): Promise<boolean> {
-  const deadline = performance.now() + BOUND_MS;
-  while (performance.now() < deadline) {
-    if (await condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return false;
-}
-
-function connectionCount(app: FastifyInstance): Promise<number> {
-  return new Promise((resolve, reject) =>
-    app.server.getConnections((err, count) => (err ? reject(err) : resolve(count))),
-  );
-}
-
-const connectionsReach = (app: FastifyInstance, n: number) => waitFor(async () => (await connectionCount(app)) === n);
-
-/**
- * The server side of the next socket the server accepts. The unit's own
- * 'connection' handler runs first, so its 'data' listener comes before any
- * the test adds: when the test's listener runs, the unit has handled the chunk.
- */
-function nextAccepted(app: FastifyInstance): Promise<net.Socket> {
-  return new Promise((resolve) => app.server.once("connection", resolve));
-}
-
-/** Resolves when the server-side `socket` has delivered its next chunk (to the unit first). */
-function chunkHandled(socket: net.Socket): Promise<void> {
-  return new Promise((resolve) => socket.once("data", () => resolve()));
-}
 
 t.test("one port answers HTTP/1.1 and h2c prior knowledge in the same run", async (t) => {
   const { port } = await startDualServer(t);
@@ -481,20 +238,74 @@ t.test("without a clientError listener (no Fastify), a malformed request's socke
   t.equal((await h1Get(port)).status, 200, "the server still serves");
 });
 
-t.test("maxConnections destroys sockets beyond the limit", async (t) => {
+t.test("at maxConnections, a newcomer takes the slot of the connection idle the longest", async (t) => {
   const { app, port } = await startDualServer(t, { maxConnections: 2 });
   const first = await rawSocket(t, port);
+  const firstClosed = closeOf(first);
   const second = await rawSocket(t, port);
   t.ok(await connectionsReach(app, 2), "two sockets accepted");
+  t.equal((await h1Get(port)).status, 200, "a third is served");
+  t.ok((await firstClosed).closed, "the longest-idle connection was closed for it");
+  t.notOk(second.destroyed, "the other one is untouched");
+});
 
-  const { closed } = await closeOf(await rawSocket(t, port));
-  t.ok(closed, "the third socket was dropped");
-  t.notOk(first.destroyed || second.destroyed, "the first two are untouched");
+t.test("at maxConnections with every connection busy, a newcomer is dropped; busy connections are never reclaimed", async (t) => {
+  const { port, held } = await startDualServer(t, { maxConnections: 2 });
+  const sessions = [h2Connect(t, port), h2Connect(t, port)];
+  const answers = sessions.map((session) => h2Request(session, "GET", "/held"));
+  t.ok(await held.waiting(2), "both connections have a request in flight");
+  const { closed, received } = await closeOf(await rawSocket(t, port));
+  t.ok(closed, "the newcomer was dropped");
+  t.equal(received, "", "without an answer");
+  t.notOk(sessions.some((session) => session.closed), "the busy connections are untouched");
+  held.release();
+  t.same((await Promise.all(answers)).map((reply) => reply.status), [200, 200], "their requests were answered");
+  t.equal((await h1Get(port)).status, 200, "once they are idle, a newcomer takes one's slot");
+  t.ok(await waitFor(async () => sessions.filter((session) => session.closed).length === 1), "the idle session it took was closed (GOAWAY)");
+});
 
-  first.destroy();
-  t.ok(await connectionsReach(app, 1), "a slot was freed");
-  t.equal((await h1Get(port)).status, 200, "a new connection is served again");
-  second.destroy();
+t.test("an h2 session that opens no stream is closed after headersTimeoutMs; one that did is kept", async (t) => {
+  const headersTimeoutMs = 300;
+  const { port } = await startDualServer(t, { headersTimeoutMs, requestTimeoutMs: headersTimeoutMs });
+  const start = performance.now(); // before connecting, so before the server's timer
+  const silent = h2Connect(t, port);
+  const used = h2Connect(t, port);
+  const goaway = msUntil(silent, "goaway", start);
+  const closed = msUntil(silent, "close", start);
+  t.equal((await h2Get(used)).status, 200);
+  const goawayMs = await goaway;
+  t.ok(Number.isFinite(goawayMs), `the silent session got GOAWAY (${goawayMs.toFixed(0)} ms)`);
+  t.ok(goawayMs >= headersTimeoutMs - TOLERANCE_MS, "not before the headers timeout");
+  t.ok(Number.isFinite(await closed), "and closed");
+  t.notOk(used.closed, "the session that opened a stream is kept");
+  t.equal((await h2Get(used)).status, 200, "and still serves");
+});
+
+t.test("HTTP/2 streams count per address over all its connections: past http2MaxStreamsPerAddress, REFUSED_STREAM", async (t) => {
+  const { port, held } = await startDualServer(t, { http2MaxStreamsPerAddress: 3 });
+  const [a, b] = [h2Connect(t, port), h2Connect(t, port)];
+  const answers = [h2Request(a, "GET", "/held"), h2Request(a, "GET", "/held"), h2Request(b, "GET", "/held")];
+  t.ok(await held.waiting(3), "three streams open over two connections");
+  const refused = await h2Request(b, "GET", "/ping");
+  t.equal(refused.rstCode, http2.constants.NGHTTP2_REFUSED_STREAM, "the fourth is refused, on another connection than the first two");
+  t.equal(refused.status, 0, "unanswered: a client may retry it");
+  t.equal((await h2Get(h2Connect(t, port, "127.0.0.2"))).status, 200, "another address has its own budget");
+  held.release();
+  await Promise.all(answers);
+  t.equal((await h2Get(b)).status, 200, "finished streams give their budget back");
+  t.notOk(a.closed || b.closed, "refusing a stream keeps the session");
+});
+
+t.test("past http2MaxStreamsTotal every address is refused; isExempt lifts only the per-address budget", async (t) => {
+  const { port, held } = await startDualServer(t, { http2MaxStreamsTotal: 2, http2MaxStreamsPerAddress: 1 }, { hooks: { isExempt: (ip) => ip === "127.0.0.1" } });
+  const exempt = h2Connect(t, port);
+  const answers = [h2Request(exempt, "GET", "/held"), h2Request(exempt, "GET", "/held")];
+  t.ok(await held.waiting(2), "an exempt address holds two streams past the per-address budget of 1");
+  const other = await h2Request(h2Connect(t, port, "127.0.0.2"), "GET", "/ping");
+  t.equal(other.rstCode, http2.constants.NGHTTP2_REFUSED_STREAM, "the total is reached for everyone");
+  held.release();
+  await Promise.all(answers);
+  t.equal((await h2Get(h2Connect(t, port, "127.0.0.2"))).status, 200, "and given back");
 });
 
 t.test("maxConnectionsPerAddress drops an address's sockets beyond the cap and frees slots as they close", async (t) => {
@@ -689,6 +500,53 @@ t.test(
     t.equal(reply.status, 200);
   },
 );
+
+t.test("an h2 stream still sending its body at bodyTimeoutMs is cancelled, however long requestTimeoutMs is", async (t) => {
+  const bodyTimeoutMs = 300;
+  const { port } = await startDualServer(t, { bodyTimeoutMs });
+  const session = h2Connect(t, port);
+  const start = performance.now();
+  const stream = session.request({ ":method": "POST", ":path": "/echo", "content-type": "application/json" });
+  stream.on("error", () => {}); // asserted through rstCode
+  const closed = msUntil(stream, "close", start);
+  stream.write('{"partial":');
+  const ms = await closed;
+  t.ok(Number.isFinite(ms), `the stream was closed (${ms.toFixed(0)} ms)`);
+  t.equal(stream.rstCode, http2.constants.NGHTTP2_CANCEL, "by RST_STREAM CANCEL");
+  t.ok(ms >= bodyTimeoutMs - TOLERANCE_MS, `not before the body timeout (${ms.toFixed(0)} ms)`);
+  t.equal((await h2Get(session)).status, 200, "the session still serves other streams");
+});
+
+t.test("an HTTP/1.1 request still sending its body at bodyTimeoutMs has its connection closed", async (t) => {
+  const bodyTimeoutMs = 300;
+  const { port } = await startDualServer(t, { bodyTimeoutMs });
+  const socket = await rawSocket(t, port);
+  const start = performance.now();
+  const closing = closeOf(socket, start);
+  socket.write("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
+  const { closed, ms, received } = await closing;
+  t.ok(closed, `closed (${ms.toFixed(0)} ms)`);
+  t.ok(ms >= bodyTimeoutMs - TOLERANCE_MS, "not before the body timeout");
+  t.equal(received, "", "without an answer");
+});
+
+t.test("an HTTP/1.1 request whose body arrived in time, or that has none, is answered after bodyTimeoutMs", async (t) => {
+  const bodyTimeoutMs = 200;
+  const { held, port } = await startDualServer(t, { bodyTimeoutMs });
+  const socket = await rawSocket(t, port);
+  let received = "";
+  socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+  const start = performance.now();
+  socket.write('POST /held HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
+  t.ok(await held.waiting(1));
+  await answerAfterDeadline(t, held, bodyTimeoutMs, start);
+  t.ok(await waitFor(async () => received.includes('"held":true')), "the POST was answered");
+  socket.write("GET /held HTTP/1.1\r\nHost: x\r\n\r\n");
+  t.ok(await held.waiting(1));
+  await answerAfterDeadline(t, held, bodyTimeoutMs, performance.now());
+  t.ok(await waitFor(async () => received.split('"held":true').length === 3), "and so was the GET, on the same connection");
+  t.notOk(socket.destroyed);
+});
 
 t.test("invalid options are all reported at once", async (t) => {
   t.throws(
