@@ -193,9 +193,14 @@ function createDualProtocolServer(
       // Answered before the client finished sending (a refusal, a body over a
       // limit): RST_STREAM NO_ERROR tells it to stop (RFC 9113 8.1) and frees
       // the stream at once. Node does so itself only for a stream nobody read.
+      // The answer is complete once its trailers are out: Node's compatibility
+      // layer always sends trailers (from 'wantTrailers', after 'finish'), and
+      // an RST_STREAM submitted in that same turn would overtake them.
       if (!stream.endAfterHeaders) {
-        stream.once("finish", () => {
-          if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        stream.once("wantTrailers", () => {
+          setImmediate(() => {
+            if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+          });
         });
       }
       // Node advertises SETTINGS_MAX_HEADER_LIST_SIZE but accepts larger header
