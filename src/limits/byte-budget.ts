@@ -15,7 +15,7 @@ export interface ByteBudget {
    * nothing is taken).
    */
   take(key: string, bytes: number): "ok" | "key" | "total";
-  /** Gives back `bytes` that `take` took for `key`. */
+  /** Gives back `bytes` that `take` took for `key` (at most what it holds). */
   give(key: string, bytes: number): void;
   /** Bytes held in all. */
   readonly total: number;
@@ -40,11 +40,13 @@ export function createByteBudget(options: ByteBudgetOptions): ByteBudget {
       return "ok";
     },
     give(key, bytes) {
-      if (bytes <= 0) return;
-      total -= bytes;
-      const left = (perKey.get(key) ?? bytes) - bytes;
-      if (left <= 0) perKey.delete(key);
-      else perKey.set(key, left);
+      // Never more than the key holds, so a stray give cannot make room for others.
+      const held = perKey.get(key);
+      if (held === undefined || bytes <= 0) return;
+      const given = Math.min(bytes, held);
+      total -= given;
+      if (given === held) perKey.delete(key);
+      else perKey.set(key, held - given);
     },
     get total() {
       return total;

@@ -2,7 +2,7 @@
 // sessions by id. Pure: no timers, no I/O; time comes from `options.now`.
 // Caps (counts, per-address quotas, a byte budget) refuse new entries, never
 // renewals that do not grow; expired entries make room without a sweeper.
-import { createCounter } from "./counter.js";
+import { createCounter } from "../limits/counter.js";
 import { RegistryError } from "./errors.js";
 import { createLeaseTable } from "./lease-table.js";
 import type { AgentLease, ColonyLease, Registry, RegistryOptions, RelaySession } from "./types.js";

@@ -2,6 +2,7 @@
 // (an IPv4 address, an IPv6 /64, and the /56 and /48 around it, each with its
 // own limit), and, when every slot is taken, the oldest idle connection is
 // reclaimed for the newcomer, so idle connections never keep a client out.
+import { createCounter, type Counter } from "../limits/counter.js";
 import { addressKey } from "../net/address.js";
 
 /** A per-address cap: at most `max` open connections per group of addresses (0 = off). */
@@ -55,7 +56,7 @@ class Slot implements ConnectionSlot {
   released = false;
   constructor(
     readonly owner: Slots,
-    readonly keys: readonly (readonly [Map<string, number>, string])[],
+    readonly keys: readonly (readonly [Counter, string])[],
     public reclaim: () => void,
   ) {}
 
@@ -72,11 +73,7 @@ class Slot implements ConnectionSlot {
     this.released = true;
     this.owner.idleSlots.delete(this);
     this.owner.open--;
-    for (const [counts, key] of this.keys) {
-      const left = (counts.get(key) ?? 1) - 1;
-      if (left <= 0) counts.delete(key);
-      else counts.set(key, left);
-    }
+    for (const [counts, key] of this.keys) counts.add(key, -1);
   }
 }
 
@@ -84,12 +81,12 @@ class Slots implements ConnectionSlots {
   open = 0;
   /** Idle slots, longest idle first (a Set keeps insertion order; a slot re-enters at the end). */
   readonly idleSlots = new Set<Slot>();
-  readonly #counts: readonly Map<string, number>[];
+  readonly #counts: readonly Counter[];
   readonly #options: ConnectionSlotsOptions;
 
   constructor(options: ConnectionSlotsOptions) {
     this.#options = options;
-    this.#counts = options.caps.map(() => new Map());
+    this.#counts = options.caps.map(() => createCounter());
   }
 
   get size(): number {
@@ -102,15 +99,15 @@ class Slots implements ConnectionSlots {
 
   admit(ip: string | undefined, reclaim: () => void): ConnectionSlot | Refusal {
     const { caps, maxConnections, isExempt } = this.#options;
-    const keys: [Map<string, number>, string][] = [];
+    const keys: [Counter, string][] = [];
     if (ip !== undefined && isExempt?.(ip) !== true) {
       const v6 = ip.includes(":");
       for (let i = 0; i < caps.length; i++) {
         const cap = caps[i] as AddressCap;
         if (cap.max === 0 || (!v6 && cap.ipv6PrefixBits < 64)) continue;
-        const counts = this.#counts[i] as Map<string, number>;
+        const counts = this.#counts[i] as Counter;
         const key = addressKey(ip, cap.ipv6PrefixBits);
-        if ((counts.get(key) ?? 0) >= cap.max) return { reason: "address", cap };
+        if (counts.get(key) >= cap.max) return { reason: "address", cap };
         keys.push([counts, key]);
       }
     }
@@ -120,7 +117,7 @@ class Slots implements ConnectionSlots {
       oldest.value.release();
       oldest.value.reclaim();
     }
-    for (const [counts, key] of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+    for (const [counts, key] of keys) counts.add(key, 1);
     this.open++;
     const slot = new Slot(this, keys, reclaim);
     this.idleSlots.add(slot);

@@ -1,6 +1,7 @@
 // Open HTTP/2 streams, counted per client address across all its connections
 // and in all: the per-connection SETTINGS_MAX_CONCURRENT_STREAMS alone
 // multiplies by every connection an address may open.
+import { createCounter } from "../limits/counter.js";
 
 export interface StreamBudgetOptions {
   /** Open streams in all; 0 = unlimited. */
@@ -25,15 +26,14 @@ export interface StreamBudget {
 /** The stream budget (see the top of this file). */
 export function createStreamBudget(options: StreamBudgetOptions): StreamBudget {
   const { max, maxPerAddress } = options;
-  const perAddress = new Map<string, number>();
+  const perAddress = createCounter();
   let size = 0;
   return {
     open(key) {
       if (max > 0 && size >= max) return "global";
       if (key !== undefined && maxPerAddress > 0) {
-        const count = perAddress.get(key) ?? 0;
-        if (count >= maxPerAddress) return "address";
-        perAddress.set(key, count + 1);
+        if (perAddress.get(key) >= maxPerAddress) return "address";
+        perAddress.add(key, 1);
       }
       size++;
       return "ok";
@@ -41,9 +41,7 @@ export function createStreamBudget(options: StreamBudgetOptions): StreamBudget {
     close(key) {
       size--;
       if (key === undefined || maxPerAddress === 0) return;
-      const left = (perAddress.get(key) ?? 1) - 1;
-      if (left <= 0) perAddress.delete(key);
-      else perAddress.set(key, left);
+      perAddress.add(key, -1);
     },
     get size() {
       return size;

@@ -23,3 +23,14 @@ t.test("give returns bytes and forgets a key at zero; giving nothing is a no-op"
   t.same([budget.total, budget.held("a")], [0, 0]);
   t.equal(budget.take("a", 600), "ok", "the whole key budget is back");
 });
+
+t.test("a give never returns more than its key holds: stray gives make no room for others", async (t) => {
+  const budget = createByteBudget({ max: 100, maxPerKey: 100 });
+  budget.give("nobody", 50);
+  t.equal(budget.total, 0, "a key that holds nothing gives nothing");
+  t.equal(budget.take("a", 60), "ok");
+  budget.give("a", 80);
+  t.equal(budget.held("a"), 0);
+  t.equal(budget.total, 0, "only the 60 bytes a held");
+  t.equal(budget.take("b", 101), "total", "and the budget is what it was");
+});

@@ -517,6 +517,26 @@ t.test("an h2 stream still sending its body at bodyTimeoutMs is cancelled, howev
   t.equal((await h2Get(session)).status, 200, "the session still serves other streams");
 });
 
+t.test("with neither a body nor a request timeout, an h2 body may take its time", async (t) => {
+  const { port } = await startDualServer(t, { bodyTimeoutMs: 0, requestTimeoutMs: 0 });
+  const session = h2Connect(t, port);
+  const stream = session.request({ ":method": "POST", ":path": "/echo", "content-type": "application/json" });
+  let status = 0;
+  let text = "";
+  stream.setEncoding("utf8");
+  stream.on("response", (headers) => (status = Number(headers[":status"])));
+  stream.on("data", (chunk: string) => (text += chunk));
+  const closed = once(stream, "close");
+  stream.write('{"partial":');
+  // A round trip on the same session: the server has seen the first part by then.
+  t.equal((await h2Get(session)).status, 200);
+  stream.end("true}");
+  await closed;
+  t.equal(stream.rstCode, http2.constants.NGHTTP2_NO_ERROR, "not cancelled");
+  t.equal(status, 200);
+  t.same(JSON.parse(text), { partial: true });
+});
+
 t.test("an HTTP/1.1 request still sending its body at bodyTimeoutMs has its connection closed", async (t) => {
   const bodyTimeoutMs = 300;
   const { port } = await startDualServer(t, { bodyTimeoutMs });

@@ -36,8 +36,8 @@ export interface UnaryRoadOptions {
   readonly client: (req: FastifyRequest) => ClientAddress;
   /** Where failures outside the steps (requests that do not decode, answers that do not encode) are logged. */
   readonly log: RpcLogger;
-  /** Memory held by requests while they arrive, per client address and in all; none: unbudgeted. */
-  readonly buffered?: ByteBudget;
+  /** Memory held by requests while they arrive, per client address and in all. */
+  readonly buffered: ByteBudget;
 }
 
 /** JSON as connect-es reads it: unknown fields ignored. */
@@ -81,14 +81,14 @@ function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, optio
     const requestCompression = negotiated.request as SyncCompression | null;
     const ctx = createRoadContext(req.headers, res, options.client(req));
     const answer = (): Answer => ({ encoding, compression: negotiated.response as SyncCompression | null, headers: ctx.responseHeaders });
-    const charge = buffered === undefined ? undefined : new RequestCharge(buffered, addressKey(ctx.clientIp));
+    const charge = new RequestCharge(buffered, addressKey(ctx.clientIp));
     try {
       if (negotiated.error !== undefined) throw negotiated.error;
       const timeout = parseTimeout(encoding.protocol, header(names.timeout));
       if (timeout.error !== undefined) throw timeout.error;
       ctx.timeoutMs = timeout.timeoutMs;
-      charge?.add(headerListSize(req.raw.rawHeaders));
-      const input = decode(method.input, await readMessage(req, encoding, requestCompression, maxBodyBytes, charge?.add), encoding.binary);
+      charge.add(headerListSize(req.raw.rawHeaders));
+      const input = decode(method.input, await readMessage(req, encoding, requestCompression, maxBodyBytes, charge.add), encoding.binary);
       let output: object;
       try {
         output = await next({ method, rpc, input, ctx });
@@ -101,7 +101,7 @@ function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, optio
     } catch (error) {
       writeError(res, answer(), logRpcError(log, rpc, error));
     } finally {
-      charge?.release();
+      charge.release();
       ctx.dispose();
     }
   };
@@ -113,7 +113,7 @@ async function readMessage(
   encoding: Encoding,
   compression: SyncCompression | null,
   maxBytes: number,
-  charge: ((bytes: number) => void) | undefined,
+  charge: (bytes: number) => void,
 ): Promise<Uint8Array> {
   if (encoding.protocol === "connect") {
     const body = await readBody(req.raw, { maxBytes, declaredLength: req.headers["content-length"], charge });

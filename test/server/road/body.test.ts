@@ -176,6 +176,26 @@ t.test("the check hook sees the bytes after every chunk, and its refusal ends th
   req.destroy();
 });
 
+t.test("the charge hook is charged every chunk before it is kept, and its refusal ends the read at once", async (t) => {
+  const charged: number[] = [];
+  const refusal = new ConnectError("too many unfinished requests from your address", Code.ResourceExhausted);
+  const server = await startReader(t, () => ({
+    maxBytes: 100,
+    charge: (n) => {
+      if (charged.reduce((a, b) => a + b, 0) + n > 5) throw refusal;
+      charged.push(n);
+    },
+  }));
+  const read = server.read();
+  const req = cut(server.request());
+  await server.send(req, bytes(3));
+  await server.send(req, bytes(4));
+  t.equal(await (await read).result, refusal, "the hook's error, as thrown");
+  t.same(charged, [3], "the refused chunk was not charged");
+  t.equal((await responseOf(req)).status, 400, "answered while the client is still sending");
+  req.destroy();
+});
+
 t.test("a client that goes away in the middle of the body ends the read with canceled", async (t) => {
   const server = await startReader(t, () => ({ maxBytes: 1000 }));
   const read = server.read();

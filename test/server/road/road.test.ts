@@ -324,7 +324,7 @@ t.test("a request to an unknown path that is no RPC (not POST, or no RPC content
 t.test("the road serves unary methods only: a service of streams gets no route", async (t) => {
   const app = fastify();
   t.teardown(() => app.close());
-  await registerUnaryRoad(app, { service: ServerReflection, handlers: {}, steps: [], maxBodyBytes: 1024, client: () => ({ ip: undefined, observedIp: undefined }), log: { error() {}, debug() {} } });
+  await registerUnaryRoad(app, { service: ServerReflection, handlers: {}, steps: [], maxBodyBytes: 1024, client: () => ({ ip: undefined, observedIp: undefined }), log: { error() {}, debug() {} }, buffered: createByteBudget({ max: 1024, maxPerKey: 1024 }) });
   const res = await app.inject({ method: "POST", url: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", headers: { "content-type": "application/grpc" }, payload: "" });
   t.equal(res.statusCode, 404);
 });
@@ -333,7 +333,7 @@ t.test("the road refuses to start without a handler for every unary method", asy
   const app = fastify();
   t.teardown(() => app.close());
   await t.rejects(
-    registerUnaryRoad(app, { service: DiscoveryService, handlers: {}, steps: [], maxBodyBytes: 1024, client: () => ({ ip: undefined, observedIp: undefined }), log: { error() {}, debug() {} } }),
+    registerUnaryRoad(app, { service: DiscoveryService, handlers: {}, steps: [], maxBodyBytes: 1024, client: () => ({ ip: undefined, observedIp: undefined }), log: { error() {}, debug() {} }, buffered: createByteBudget({ max: 1024, maxPerKey: 1024 }) }),
     /no handler for RegisterColony/,
   );
 });
