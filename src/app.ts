@@ -7,7 +7,9 @@ import type { Config } from "./config/index.js";
 import { createAddressMatcher, resolveClient } from "./net/address.js";
 import { createRegistry } from "./registry/index.js";
 import { createByteBudget, type ByteBudget } from "./limits/byte-budget.js";
-import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
+import { createDualProtocolServerFactory, type DualProtocolServer } from "./server/dual-protocol.js";
+import { createMetrics, registerMetricsRoute } from "./server/metrics.js";
+import { readinessOf, registerProbes, type ReadinessCheck } from "./server/probes.js";
 import { registerReflection } from "./server/reflection.js";
 import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
 import { clientKey, routerServiceImpl } from "./server/router-service.js";
@@ -15,6 +17,7 @@ import type { Step, UnaryHandler } from "./service/call.js";
 import { createDiscoveryService, parseRelays, type DiscoveryRegistry } from "./service/discovery-service.js";
 import { discoveryEntrySizes } from "./service/entry-size.js";
 import { errorMappingStep } from "./service/errors.js";
+import { leaseEventsStep, NO_LEASE_EVENTS } from "./service/lease-events.js";
 import { loggingStep } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
 import { createSweeper } from "./sweeper.js";
@@ -67,6 +70,8 @@ export interface AppDeps {
   readonly unaryRoad?: boolean;
   /** Pino logger options or a logger instance for Fastify; default: level from config, JSON to stdout. */
   readonly logger?: boolean | object;
+  /** What `/readyz` (and `/health`'s status) depends on, e.g. main's drain on SIGTERM. Default none: always ready. */
+  readonly readiness?: readonly ReadinessCheck[];
 }
 
 /**
@@ -132,14 +137,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const rateLimit = config.rateLimit
     ? createRateLimit({ register: config.rateRegister, lookup: config.rateLookup, token: config.rateToken }, now, createAddressMatcher(config.rateLimitExempt))
     : undefined;
+  const metrics = config.metrics
+    ? createMetrics({
+        leases: () => registry.counts(),
+        limits: { colonies: config.maxColonies, agents: config.maxAgents, relaySessions: config.maxRelaySessions, bytes: config.maxRegistryBytes },
+        connections: () => (app.server as unknown as Partial<DualProtocolServer>).connectionStats?.(),
+      })
+    : undefined;
   const clientOf = (req: FastifyRequest) => resolveClient(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);
   // The one list of cross-cutting steps every unary RPC passes, outermost first.
-  const steps: Step[] = [loggingStep(app.log), errorMappingStep, ...(rateLimit === undefined ? [] : [rateLimit.step])];
+  const steps: Step[] = [
+    loggingStep(app.log),
+    leaseEventsStep(registry, metrics ?? NO_LEASE_EVENTS, app.log),
+    errorMappingStep,
+    ...(rateLimit === undefined ? [] : [rateLimit.step]),
+  ];
   const handlers = service as unknown as Record<string, UnaryHandler>;
   const unaryRoad = deps.unaryRoad ?? true;
   if (unaryRoad) {
     const buffered = deps.buffered ?? createByteBudget({ max: config.maxBufferedBytes, maxPerKey: config.maxBufferedBytesPerIp });
-    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: app.log, buffered });
+    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: app.log, buffered, ...(metrics && { observer: metrics }) });
   }
   // connect-es's router keeps what the road does not do: gRPC server reflection (a stream).
   await app.register(fastifyConnectPlugin, {
@@ -151,7 +168,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
   });
 
+  const readiness = readinessOf(deps.readiness ?? []);
+  registerProbes(app, readiness);
+  if (metrics !== undefined) registerMetricsRoute(app, metrics);
   app.get("/health", async (_req, reply) => {
+    if (readiness() !== true) void reply.code(503); // the same body: older probes read only the status
     const counts = registry.counts();
     const body = {
       status: "ok",
@@ -186,6 +207,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     timers: deps.timers ?? backgroundTimers,
     log: app.log,
     onInterval: () => rateLimit?.prune(now()),
+    ...(metrics && { onSwept: (removed, _turns, durationMs) => metrics.swept(removed, durationMs) }),
   });
   app.addHook("onClose", async () => sweeper.stop());
 

@@ -82,9 +82,15 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  const [{ buildApp }, { listen, writeReadyFile, removeReadyFile, PortInUseError }] = await Promise.all([import("./app.js"), import("./listen.js")]);
+  const [{ buildApp }, { listen, writeReadyFile, removeReadyFile, PortInUseError }, { createDrain }] = await Promise.all([
+    import("./app.js"),
+    import("./listen.js"),
+    import("./server/probes.js"),
+  ]);
   const signingKey = config.signingKey ?? generateSigningKey();
-  const app = await buildApp({ config, signingKey });
+  // Flipped on SIGTERM/SIGINT, before the listener closes: /readyz answers 503 from then on.
+  const drain = createDrain();
+  const app = await buildApp({ config, signingKey, readiness: [drain] });
   // Fastify logs "Server listening at ..." during listen(); the RFD 001 banner
   // comes first, so that line is held back and the address logged after it.
   app.log.level = "warn";
@@ -132,6 +138,24 @@ async function main(argv: string[]): Promise<void> {
   const shutdown = (reason: NodeJS.Signals | "parent exited") => {
     if (closing) return;
     closing = true;
+    drain.start();
+    if (config.shutdownDelayMs > 0) {
+      // Keep serving while load balancers see /readyz fail; a second signal ends the wait.
+      app.log.info({ ...(reason === "parent exited" ? { reason } : { signal: reason }), delayMs: config.shutdownDelayMs }, "draining: /readyz answers 503");
+      const close = () => {
+        clearTimeout(wait);
+        process.off("SIGTERM", close);
+        process.off("SIGINT", close);
+        closeApp(reason);
+      };
+      const wait = setTimeout(close, config.shutdownDelayMs);
+      process.once("SIGTERM", close);
+      process.once("SIGINT", close);
+      return;
+    }
+    closeApp(reason);
+  };
+  const closeApp = (reason: NodeJS.Signals | "parent exited") => {
     app.log.info(reason === "parent exited" ? { reason } : { signal: reason }, "shutting down: finishing in-flight requests");
     const force = setTimeout(() => {
       app.log.warn("shutdown grace period over: closing remaining connections");

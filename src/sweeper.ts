@@ -2,6 +2,7 @@
 // expired leases, `budget` entries per kind per event-loop turn, so a large
 // backlog never stalls requests (reads never return expired entries anyway;
 // sweeping only frees memory).
+import { performance } from "node:perf_hooks";
 import type { Timers } from "./timers.js";
 
 /** What one sweep of the store removed, by kind. */
@@ -29,12 +30,14 @@ export interface SweeperOptions {
   /** Entries of each kind freed per event-loop turn. */
   readonly budget: number;
   readonly timers: Timers;
-  /** Receives one debug line per sweep that removed something. */
-  readonly log: { debug(obj: object, msg: string): void };
+  /** Receives one info line per sweep that removed something, with the counts. */
+  readonly log: { info(obj: object, msg: string): void };
   /** Runs at every interval before the sweep (housekeeping that shares the timer, e.g. pruning rate-limit buckets). */
   readonly onInterval?: () => void;
-  /** Called after each sweep with what it removed and how many turns it took. */
-  readonly onSwept?: (removed: SweepCounts, turns: number) => void;
+  /** Called after each sweep with what it removed, how many turns it took, and how long, ms (first turn to last). */
+  readonly onSwept?: (removed: SweepCounts, turns: number, durationMs: number) => void;
+  /** A monotonic clock in ms for sweep durations. Default `performance.now`. */
+  readonly elapsedNow?: () => number;
 }
 
 export interface Sweeper {
@@ -47,6 +50,7 @@ export interface Sweeper {
 /** Starts sweeping every `intervalMs`; `stop()` it when the app closes. */
 export function createSweeper(options: SweeperOptions): Sweeper {
   const { store, now, intervalMs, budget, timers, log } = options;
+  const elapsedNow = options.elapsedNow ?? (() => performance.now());
   let stopped = false;
   let timer: unknown;
   /** The sweep in progress: its promise, the timer of its next turn, and how to end it early. */
@@ -57,6 +61,7 @@ export function createSweeper(options: SweeperOptions): Sweeper {
     if (stopped) return Promise.resolve({ colonies: 0, agents: 0, relaySessions: 0 });
     const totals: SweepCounts = { colonies: 0, agents: 0, relaySessions: 0 };
     let turns = 0;
+    const startedMs = elapsedNow();
     let resolveDone!: (counts: SweepCounts) => void;
     const sweepState = {
       done: new Promise<SweepCounts>((resolve) => {
@@ -65,8 +70,9 @@ export function createSweeper(options: SweeperOptions): Sweeper {
       turnTimer: undefined as unknown,
       finish() {
         current = undefined;
-        if (totals.colonies + totals.agents + totals.relaySessions > 0) log.debug({ ...totals, turns }, "swept expired leases");
-        options.onSwept?.(totals, turns);
+        const durationMs = elapsedNow() - startedMs;
+        if (totals.colonies + totals.agents + totals.relaySessions > 0) log.info({ ...totals, turns, durationMs }, "swept expired leases");
+        options.onSwept?.(totals, turns, durationMs);
         resolveDone(totals);
       },
     };

@@ -24,22 +24,25 @@ function fakeStore(backlog: { colonies: number; agents: number; relaySessions: n
   return { store, calls, left, refill: (more: Partial<typeof left>) => Object.assign(left, { ...left, ...more }) };
 }
 
-function setup(backlog = { colonies: 0, agents: 0, relaySessions: 0 }, budget = 10) {
+function setup(backlog = { colonies: 0, agents: 0, relaySessions: 0 }, budget = 10, realElapsed = false) {
   const clock = createFakeClock();
   const timers = createManualTimers(clock);
   const store = fakeStore(backlog);
   const logged: { obj: object; msg: string }[] = [];
-  const swept: { removed: SweepCounts; turns: number }[] = [];
+  const swept: { removed: SweepCounts; turns: number; durationMs: number }[] = [];
   let intervals = 0;
+  // Each reading of the duration clock is 5 ms after the previous one.
+  let readings = 0;
   const sweeper = createSweeper({
     store: store.store,
     now: clock.now,
     intervalMs: 60_000,
     budget,
     timers,
-    log: { debug: (obj, msg) => logged.push({ obj, msg }) },
+    log: { info: (obj, msg) => logged.push({ obj, msg }) },
     onInterval: () => intervals++,
-    onSwept: (removed, turns) => swept.push({ removed: { ...removed }, turns }),
+    onSwept: (removed, turns, durationMs) => swept.push({ removed: { ...removed }, turns, durationMs }),
+    ...(realElapsed ? {} : { elapsedNow: () => 5 * readings++ }),
   });
   return { clock, timers, store, logged, swept, sweeper, intervals: () => intervals };
 }
@@ -70,8 +73,8 @@ t.test("a backlog is freed budget entries per kind per turn, across turns, and l
   t.equal(await timers.next(), 0);
   t.equal(store.calls.length, 3, "25 colonies take three turns of 10");
   t.same(store.left, { colonies: 0, agents: 0, relaySessions: 0 });
-  t.same(logged, [{ obj: { colonies: 25, agents: 3, relaySessions: 0, turns: 3 }, msg: "swept expired leases" }]);
-  t.same(swept, [{ removed: { colonies: 25, agents: 3, relaySessions: 0 }, turns: 3 }]);
+  t.same(logged, [{ obj: { colonies: 25, agents: 3, relaySessions: 0, turns: 3, durationMs: 5 }, msg: "swept expired leases" }]);
+  t.same(swept, [{ removed: { colonies: 25, agents: 3, relaySessions: 0 }, turns: 3, durationMs: 5 }]);
   t.equal(timers.pending(), 1, "only the next tick is left");
   sweeper.stop();
 });
@@ -80,7 +83,7 @@ t.test("a sweep that removes nothing logs nothing but still reports", async (t) 
   const { timers, logged, swept, sweeper } = setup();
   await timers.advance(60_000);
   t.same(logged, []);
-  t.same(swept, [{ removed: { colonies: 0, agents: 0, relaySessions: 0 }, turns: 1 }]);
+  t.same(swept, [{ removed: { colonies: 0, agents: 0, relaySessions: 0 }, turns: 1, durationMs: 5 }]);
   sweeper.stop();
 });
 
@@ -128,4 +131,13 @@ t.test("stop clears the timer; calling it twice is harmless", async (t) => {
   t.equal(timers.pending(), 0);
   await timers.advance(600_000);
   t.equal(store.calls.length, 0);
+});
+
+t.test("without an injected clock, a sweep's duration is measured with performance.now", async (t) => {
+  const { timers, swept, sweeper } = setup({ colonies: 1, agents: 0, relaySessions: 0 }, 10, true);
+  await timers.next();
+  t.equal(swept.length, 1);
+  const duration = swept[0]?.durationMs ?? -1;
+  t.ok(duration >= 0 && duration < 1_000, `a real, small duration (${duration} ms)`);
+  sweeper.stop();
 });

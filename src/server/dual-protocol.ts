@@ -80,6 +80,8 @@ export type DualProtocolServer = net.Server & {
   closeAllConnections(): void;
   /** Sends GOAWAY to every HTTP/2 session; open streams may finish. */
   closeHttp2Sessions(): void;
+  /** Open connections now (for metrics): all of them (sniffing ones included), the idle ones, and HTTP/2 sessions. */
+  connectionStats(): { open: number; idle: number; http2Sessions: number };
 };
 
 const OPTION_NAMES = [
@@ -340,6 +342,7 @@ function createDualProtocolServer(
     closeHttp2Sessions: () => {
       for (const session of sessions) session.close();
     },
+    connectionStats: () => ({ open: slots.size, idle: slots.idle, http2Sessions: sessions.size }),
     // http.Server#close also drops idle keep-alive sockets and stops the
     // timeout checker; do the same so close() finishes even with
     // `forceCloseConnections: false`.

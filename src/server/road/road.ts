@@ -7,6 +7,7 @@
 // that does not decode (a broken message, a lying envelope, a body that does
 // not decompress) is the client's fault, invalid_argument, where connect-es
 // says internal. test/server/road/road.test.ts compares both answer by answer.
+import { performance } from "node:perf_hooks";
 import { create, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compressionNegotiate, type Compression } from "@connectrpc/connect/protocol";
@@ -20,7 +21,7 @@ import { readBody } from "./body.js";
 import { RequestCharge } from "./charge.js";
 import { ACCEPTED, type SyncCompression } from "./compression.js";
 import { createRoadContext } from "./context.js";
-import { HEADERS, parseTimeout, rpcProtocol, unaryEncoding, type Encoding } from "./encodings.js";
+import { HEADERS, parseTimeout, rpcProtocol, unaryEncoding, type Encoding, type Protocol } from "./encodings.js";
 import { checkEnvelopeHeader, COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES, singleEnvelope } from "./envelope.js";
 import { writeError, writeMessage, writeStatus, writeUnknownMethod, type Answer } from "./respond.js";
 
@@ -38,6 +39,18 @@ export interface UnaryRoadOptions {
   readonly log: RpcLogger;
   /** Memory held by requests while they arrive, per client address and in all. */
   readonly buffered: ByteBudget;
+  /** Told of every RPC answered (the metrics); none: nothing is measured. */
+  readonly observer?: RpcObserver;
+}
+
+/**
+ * Watches RPCs: `forMethod` is asked once per method, its recorder once per
+ * RPC answered, with the answer's code (0: success) and the time from the
+ * request's arrival to the answer, seconds.
+ */
+export interface RpcObserver {
+  /** `method`: the method's name (`LookupColony`). */
+  forMethod(method: string): (protocol: Protocol, code: Code | 0, seconds: number) => void;
 }
 
 /** JSON as connect-es reads it: unknown fields ignored. */
@@ -64,6 +77,7 @@ function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, optio
   const { maxBodyBytes, log, buffered } = options;
   const rpc = `${options.service.typeName}/${method.name}`;
   const next = chain(options.steps, (call) => handler(call.input as never, call.ctx));
+  const record = options.observer?.forMethod(method.name);
 
   return async function unaryRoute(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     reply.hijack();
@@ -82,6 +96,8 @@ function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, optio
     const ctx = createRoadContext(req.headers, res, options.client(req));
     const answer = (): Answer => ({ encoding, compression: negotiated.response as SyncCompression | null, headers: ctx.responseHeaders });
     const charge = new RequestCharge(buffered, addressKey(ctx.clientIp));
+    const startedMs = record === undefined ? 0 : performance.now();
+    let code: Code | 0 = 0; // 0: success (Connect's codes start at 1)
     try {
       if (negotiated.error !== undefined) throw negotiated.error;
       const timeout = parseTimeout(encoding.protocol, header(names.timeout));
@@ -94,15 +110,20 @@ function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, optio
         output = await next({ method, rpc, input, ctx });
       } catch (error) {
         // The logging step has logged it and made it a ConnectError.
-        writeError(res, answer(), ConnectError.from(error));
+        const refused = ConnectError.from(error);
+        code = refused.code;
+        writeError(res, answer(), refused);
         return;
       }
       writeMessage(res, answer(), encode(method.output, output, encoding.binary));
     } catch (error) {
-      writeError(res, answer(), logRpcError(log, rpc, error));
+      const failed = logRpcError(log, rpc, error);
+      code = failed.code;
+      writeError(res, answer(), failed);
     } finally {
       charge.release();
       ctx.dispose();
+      record?.(encoding.protocol, code, (performance.now() - startedMs) / 1000);
     }
   };
 }
