@@ -6,11 +6,9 @@
 // (leases, bytes, connections) is read when Prometheus scrapes. Every label
 // value comes from a fixed set: method names, protocols, codes, kinds,
 // reasons; never a mesh id, agent id or address.
-import { Code } from "@connectrpc/connect";
 import type { FastifyInstance } from "fastify";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { LeaseEvents, LeaseKind, RefusalReason, RegistrationKind, RegistrationOutcome } from "../service/lease-events.js";
-import type { Protocol } from "./road/encodings.js";
 import type { RpcObserver } from "./road/road.js";
 
 /** Prefix of every metric of ours (process_* and nodejs_* keep their standard names). */
@@ -21,14 +19,29 @@ const RPC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 /** Sweep duration buckets, seconds: 2,000 entries per turn take a few ms. */
 const SWEEP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
 
-const PROTOCOLS: readonly Protocol[] = ["connect", "grpc", "grpc-web"];
 /** Label values: Prometheus style (`grpc_web`). */
 const PROTOCOL_LABELS = ["connect", "grpc", "grpc_web"] as const;
-const CODE_COUNT = 17; // Code.Ok (0) ... Code.Unauthenticated (16)
-/** `not_found`, `resource_exhausted`, ...: the Connect names of the codes; `ok` for success. */
-const CODE_LABELS = Array.from({ length: CODE_COUNT }, (_, code) =>
-  code === 0 ? "ok" : (Code[code] ?? "unknown").replace(/[a-z][A-Z]/g, (pair) => `${pair[0]}_${pair[1]}`).toLowerCase(),
-);
+/** Label values by code number: Connect's names of the codes (`Code.NotFound` is 5, `not_found`); 0 is success, `ok`. */
+const CODE_LABELS = [
+  "ok",
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
+] as const;
+const CODE_COUNT = CODE_LABELS.length;
 
 const LEASE_KINDS: readonly LeaseKind[] = ["colony", "agent", "relay_session"];
 const REGISTRATION_KINDS: readonly RegistrationKind[] = ["colony", "agent"];
@@ -177,12 +190,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
   return {
     forMethod(method) {
       const latency = rpcSeconds.labels(method);
-      const children: ({ inc(): void } | undefined)[] = new Array(PROTOCOLS.length * CODE_COUNT);
+      const children: ({ inc(): void } | undefined)[] = new Array(PROTOCOL_LABELS.length * CODE_COUNT);
       return (protocol, code, seconds) => {
         const p = protocol === "connect" ? 0 : protocol === "grpc" ? 1 : 2;
         const i = p * CODE_COUNT + code;
         let child = children[i];
-        if (child === undefined) child = children[i] = rpcs.labels(method, PROTOCOL_LABELS[p] as string, CODE_LABELS[code] ?? "unknown");
+        if (child === undefined) child = children[i] = rpcs.labels(method, PROTOCOL_LABELS[p] as string, CODE_LABELS[code] as string);
         child.inc();
         latency.observe(seconds);
       };
