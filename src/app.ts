@@ -141,7 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ? createMetrics({
         leases: () => registry.counts(),
         limits: { colonies: config.maxColonies, agents: config.maxAgents, relaySessions: config.maxRelaySessions, bytes: config.maxRegistryBytes },
-        connections: () => (app.server as unknown as Partial<DualProtocolServer>).connectionStats?.(),
+        connections: () => (app.server as unknown as DualProtocolServer).connectionStats(),
       })
     : undefined;
   const clientOf = (req: FastifyRequest) => resolveClient(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);

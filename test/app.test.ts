@@ -7,10 +7,12 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { DiscoveryService } from "../gen/coral/discovery/v1/discovery_pb.js";
 import { buildApp, createConfiguredRegistry } from "../src/app.js";
 import { resolveConfig, type ConfigInput } from "../src/config/index.js";
+import { createDrain } from "../src/server/probes.js";
 import { VERSION } from "../src/version.js";
 import { createFakeClock } from "./fixtures/clock.js";
 import { KEY_1, KEY_2 } from "./fixtures/keys.js";
 import { createManualTimers } from "./fixtures/manual-timers.js";
+import { parseExposition } from "./fixtures/prometheus.js";
 
 const VECTOR = '{"id":"01H7X0X7X0X7X0X7X0X7X0X7X0","privateKey":"hXIqNNX5M2H9WuNmTPcAYgwRSWpJMqONpL3HPPoxsdo="}';
 
@@ -27,12 +29,12 @@ function colonyData(endpoint: string) {
   };
 }
 
-async function setup(options: ConfigInput = {}) {
+async function setup(options: ConfigInput = {}, deps: { readiness?: Parameters<typeof buildApp>[0]["readiness"] } = {}) {
   const clock = createFakeClock();
   const timers = createManualTimers(clock);
   const config = resolveConfig({ logLevel: "silent", rateLimit: false, ...options });
   const registry = createConfiguredRegistry(config, clock.now);
-  const app = await buildApp({ config, registry, now: clock.now, timers });
+  const app = await buildApp({ config, registry, now: clock.now, timers, ...deps });
   return { app, clock, timers, registry, config };
 }
 
@@ -137,4 +139,52 @@ t.test("without an injected clock and ids the app uses the real ones", async (t)
   const res = await app.inject({ method: "GET", url: "/health" });
   t.equal(res.json().uptime_seconds, 0);
   t.ok(Date.now() - before < 60_000);
+});
+
+t.test("/livez and /readyz; /health keeps its body but answers 503 whenever /readyz does", async (t) => {
+  const drain = createDrain();
+  const { app } = await setup({}, { readiness: [drain] });
+  t.teardown(() => app.close());
+  const get = (url: string) => app.inject({ method: "GET", url });
+  t.equal((await get("/readyz")).statusCode, 200);
+  t.equal((await get("/health")).statusCode, 200);
+  drain.start();
+  t.equal((await get("/readyz")).statusCode, 503);
+  const health = await get("/health");
+  t.equal(health.statusCode, 503);
+  t.match(health.json(), { status: "ok", version: VERSION, colonies: 0 }, "the same body");
+  t.equal((await get("/livez")).statusCode, 200);
+});
+
+t.test("GET /metrics reads the registry, its limits and the connections at scrape time, and counts sweeps", async (t) => {
+  const { app, clock, timers, registry } = await setup({ ttlSeconds: 60, cleanupIntervalMs: 30_000, maxColonies: 7 });
+  t.teardown(() => app.close());
+  await registry.registerColony("m1", KEY_1, colonyData(":1"));
+  await registry.registerColony("m2", KEY_2, colonyData(":1"));
+  const scrape = async () => {
+    const res = await app.inject({ method: "GET", url: "/metrics" });
+    t.equal(res.statusCode, 200);
+    return parseExposition(res.body);
+  };
+  let m = await scrape();
+  t.equal(m.value("coral_discovery_leases", { kind: "colony" }), 2);
+  t.equal(m.value("coral_discovery_lease_limit", { kind: "colony" }), 7);
+  t.equal(m.value("coral_discovery_registry_bytes"), registry.counts().bytes);
+  t.ok(registry.counts().bytes > 0);
+  t.equal(m.value("coral_discovery_connections", { state: "active" }), 0, "inject opens no connection");
+  clock.advance(61_000);
+  await timers.next(); // the sweeper frees both
+  m = await scrape();
+  t.equal(m.value("coral_discovery_leases", { kind: "colony" }), 0);
+  t.equal(m.value("coral_discovery_expirations_total", { kind: "colony" }), 2);
+  t.equal(m.value("coral_discovery_sweep_duration_seconds_count"), 1);
+  t.equal(m.value("coral_discovery_registry_bytes"), 0);
+});
+
+t.test("--metrics off: /metrics is a 404", async (t) => {
+  const { app } = await setup({ metrics: false });
+  t.teardown(() => app.close());
+  const res = await app.inject({ method: "GET", url: "/metrics" });
+  t.equal(res.statusCode, 404);
+  t.equal((await app.inject({ method: "GET", url: "/readyz" })).statusCode, 200, "the probes stay");
 });

@@ -600,3 +600,22 @@ t.test("an h2 header list over http2MaxHeaderListSize gets 431 (Node only advert
   const justUnder = await h2Request(session, "GET", `/ping?${"q".repeat(1500)}`);
   t.equal(justUnder.status, 200, "a large but allowed header list reaches the app");
 });
+
+t.test("connectionStats counts open, idle and HTTP/2 connections as they come and go", async (t) => {
+  const { app, port, held } = await startDualServer(t);
+  const stats = () => (app.server as unknown as DualProtocolServer).connectionStats();
+  t.same(stats(), { open: 0, idle: 0, http2Sessions: 0 });
+  const session = h2Connect(t, port);
+  t.equal((await h2Get(session)).status, 200);
+  t.ok(await waitFor(async () => stats().http2Sessions === 1), "one h2 session");
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const answer = h1Get(port, agent, "/held");
+  t.ok(await held.waiting(1), "an h1 request is in flight");
+  t.same(stats(), { open: 2, idle: 1, http2Sessions: 1 }, "the h1 connection is busy, the h2 session idle");
+  held.release();
+  t.equal((await answer).status, 200);
+  t.ok(await waitFor(async () => stats().idle === 2), "both idle once answered");
+  session.close();
+  t.ok(await waitFor(async () => stats().http2Sessions === 0 && stats().open === 1), "the h2 session is gone");
+});
