@@ -8,7 +8,7 @@
 // road, where connect-es often says internal.
 import t, { type Test } from "tap";
 import { gzipSync } from "node:zlib";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import {
   CreateBootstrapTokenRequestSchema,
@@ -363,4 +363,55 @@ t.test("unfinished requests hold the buffered-bytes budget of their address: pas
     const again = outcome(e.protocol, await sendH2(session, { path, headers: headersOf(e), body }));
     t.not(again.code, "resource_exhausted", `${e.name}: once the first is answered, the same request passes the budget (${again.code})`);
   }
+});
+
+t.test("the observer hears every answered RPC once: method, protocol, code (0 for success) and a duration", async (t) => {
+  const heard: string[] = [];
+  const seconds: number[] = [];
+  const app = fastify();
+  t.teardown(() => app.close());
+  const handlers = Object.fromEntries(
+    DiscoveryService.methods.map((m) => [
+      m.localName,
+      (input: { meshId?: string }) => {
+        if (m.name === "LookupColony" && input.meshId === "missing") throw new ConnectError("colony missing not found", Code.NotFound);
+        return {};
+      },
+    ]),
+  );
+  await registerUnaryRoad(app, {
+    service: DiscoveryService,
+    handlers,
+    steps: [],
+    maxBodyBytes: 1024,
+    client: () => ({ ip: undefined, observedIp: undefined }),
+    log: { error() {}, debug() {} },
+    buffered: createByteBudget({ max: 1 << 20, maxPerKey: 1 << 20 }),
+    observer: {
+      forMethod: (method) => (protocol, code, s) => {
+        heard.push(`${method} ${protocol} ${code}`);
+        seconds.push(s);
+      },
+    },
+  });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const json = createClient(DiscoveryService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+  const web = createClient(DiscoveryService, createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }));
+  await json.health({});
+  await t.rejects(web.lookupColony({ meshId: "missing" }), { code: Code.NotFound });
+  const broken = await sendH1(port, { path: `${SERVICE}/LookupColony`, headers: { "content-type": "application/json" }, body: Buffer.from("{not json") });
+  t.equal(broken.status, 400, "a request that does not decode is answered");
+  const wrongMethod = await sendH1(port, { path: `${SERVICE}/Health`, method: "GET", headers: { "content-type": "application/json" }, body: Buffer.alloc(0) });
+  t.equal(wrongMethod.status, 405, "not an RPC: not observed");
+  t.same(heard, ["Health connect 0", `LookupColony grpc-web ${Code.NotFound}`, `LookupColony connect ${Code.InvalidArgument}`]);
+  t.ok(seconds.every((s) => s >= 0 && s < 10), `durations in seconds: ${seconds.join(", ")}`);
+});
+
+t.test("without an observer (--metrics off) the road answers as usual", async (t) => {
+  const server = await startServer(t, { metrics: false });
+  const client = createClient(DiscoveryService, createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }));
+  t.equal((await client.health({})).status, "ok");
+  await t.rejects(client.lookupColony({ meshId: "nowhere" }), { code: Code.NotFound });
 });
