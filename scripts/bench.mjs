@@ -4,7 +4,7 @@
 // level silent, rate limits off: one loopback address would be throttled),
 // the same app serving its unary RPCs through connect-es's router instead of
 // the road (the reference), the app with the rate limiter on and a budget it
-// never reaches, and a bare `fastify({ logger: false })` with
+// never reaches, the app with --metrics off (what /metrics costs), and a bare `fastify({ logger: false })` with
 // `app.post("/echo", async r => r.body)`.
 //
 // HTTP/1.1: this process drives each case with CONNECTIONS keep-alive
@@ -64,6 +64,7 @@ async function serve() {
   // The same handlers and steps, served through connect-es's router instead of the road.
   const generic = await start({}, { unaryRoad: false });
   const limited = await start({ rateLimit: true, rateLookup: "1000000:1000000", rateRegister: "1000000:1000000" });
+  const unmetered = await start({ metrics: false });
 
   const bare = fastify({ logger: false });
   bare.post("/echo", async (r) => r.body);
@@ -73,12 +74,12 @@ async function serve() {
   process.on("message", async (message) => {
     if (message === "cpu") process.send({ cpu: process.cpuUsage() });
     if (message === "close") {
-      await Promise.all([app.close(), generic.close(), limited?.close(), bare.close()]);
+      await Promise.all([app.close(), generic.close(), limited?.close(), unmetered.close(), bare.close()]);
       process.disconnect();
     }
   });
   process.send({
-    ready: { app: app.server.address().port, generic: generic.server.address().port, limited: limited?.server.address().port, bare: bare.server.address().port },
+    ready: { app: app.server.address().port, generic: generic.server.address().port, limited: limited?.server.address().port, unmetered: unmetered.server.address().port, bare: bare.server.address().port },
   });
 }
 
@@ -182,6 +183,13 @@ async function measure({ ready }, serverCpuMicros) {
       check: (res, i) => JSON.parse(res.body).meshId === `mesh-${i}`,
     },
     {
+      name: "  same, --metrics off",
+      requests: meshBodies((i) =>
+        request(ready.unmetered, rpc("LookupColony"), Buffer.from(JSON.stringify({ meshId: `mesh-${i}` }))),
+      ),
+      check: (res, i) => JSON.parse(res.body).meshId === `mesh-${i}`,
+    },
+    {
       name: "Connect JSON RegisterColony (renewal)",
       requests: meshBodies((i) => request(ready.app, rpc("RegisterColony"), registerJson(i))),
       check: (res) => JSON.parse(res.body).success === true,
@@ -229,8 +237,8 @@ async function measure({ ready }, serverCpuMicros) {
   }
 
   // Seed the meshes (and check that every case answers correctly once).
-  for (const port of [ready.app, ready.generic, ready.limited].filter((p) => p !== undefined)) {
-    for (const [i, r] of cases[2].requests.entries()) {
+  for (const port of [ready.app, ready.generic, ready.limited, ready.unmetered].filter((p) => p !== undefined)) {
+    for (const [i, r] of cases[3].requests.entries()) {
       const res = await post(port, r.path, r.headers, r.body);
       if (res.status !== 200) throw new Error(`seeding mesh-${i}: HTTP ${res.status} ${res.body}`);
     }
@@ -344,6 +352,12 @@ async function measure({ ready }, serverCpuMicros) {
     process.stdout.write(`| ${r.map((cell, c) => cell.padEnd(widths[c])).join(" | ")} |\n`);
     if (i === 0) process.stdout.write(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|\n`);
   }
+  const [metered, unmetered] = [results[1], results[2]];
+  process.stdout.write(
+    `\nmetrics on vs --metrics off, Connect JSON LookupColony: ${Math.round(metered.rps)} vs ${Math.round(unmetered.rps)} req/s ` +
+      `(${((metered.rps / unmetered.rps - 1) * 100).toFixed(1)} %), server CPU/req ${Math.round(metered.serverCpuUs)} vs ${Math.round(unmetered.serverCpuUs)} µs ` +
+      `(${((metered.serverCpuUs / unmetered.serverCpuUs - 1) * 100).toFixed(1)} %)\n`,
+  );
   process.stdout.write(
     `\nreq/s ratio vs bare: ${results
       .slice(1)
