@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { createContextValues } from "@connectrpc/connect";
-import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/coral/discovery/v1/discovery_pb.js";
 import type { Config } from "./config/index.js";
@@ -11,6 +10,7 @@ import { createLineBudget } from "./limits/line-budget.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
 import { registerReflection } from "./server/reflection.js";
 import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
+import { registerRouterRoutes } from "./server/router-routes.js";
 import { clientKey, routerServiceImpl } from "./server/router-service.js";
 import type { Step, UnaryHandler } from "./service/call.js";
 import { createDiscoveryService, parseRelays, type DiscoveryRegistry } from "./service/discovery-service.js";
@@ -151,13 +151,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: rpcLog, buffered });
   }
   // connect-es's router keeps what the road does not do: gRPC server reflection (a stream).
-  await app.register(fastifyConnectPlugin, {
+  await registerRouterRoutes(app, {
     routes(router) {
       if (!unaryRoad) router.service(DiscoveryService, routerServiceImpl(DiscoveryService, handlers, steps));
       registerReflection(router, [file_coral_discovery_v1_discovery]);
     },
     readMaxBytes: config.maxBodyBytes,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
+    log: rpcLog,
   });
 
   app.get("/health", async (_req, reply) => {

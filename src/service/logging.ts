@@ -44,8 +44,8 @@ export function isClientGone(error: unknown): boolean {
  */
 export function logRpcError(log: RpcLogger, rpc: string, error: unknown): ConnectError {
   if (isClientGone(error)) {
-    const reason = error instanceof Error ? error.message : String(error);
-    log.debug({ rpc, code: Code[Code.Canceled], reason }, "rpc canceled");
+    // isClientGone holds only for Errors.
+    log.debug({ rpc, code: Code[Code.Canceled], reason: (error as Error).message }, "rpc canceled");
     return error instanceof ConnectError && error.code === Code.Canceled ? error : new ConnectError("the client went away", Code.Canceled);
   }
   if (error instanceof ConnectError) {
