@@ -45,7 +45,8 @@ export function isClientGone(error: unknown): boolean {
 export function logRpcError(log: RpcLogger, rpc: string, error: unknown): ConnectError {
   if (isClientGone(error)) {
     // isClientGone holds only for Errors.
-    log.debug({ rpc, code: Code[Code.Canceled], reason: (error as Error).message }, "rpc canceled");
+    const reason = error instanceof ConnectError ? error.rawMessage : (error as Error).message;
+    log.debug({ rpc, code: Code[Code.Canceled], reason }, "rpc canceled");
     return error instanceof ConnectError && error.code === Code.Canceled ? error : new ConnectError("the client went away", Code.Canceled);
   }
   if (error instanceof ConnectError) {
