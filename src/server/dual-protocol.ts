@@ -193,10 +193,15 @@ function createDualProtocolServer(
       // Answered before the client finished sending (a refusal, a body over a
       // limit): RST_STREAM NO_ERROR tells it to stop (RFC 9113 8.1) and frees
       // the stream at once. Node does so itself only for a stream nobody read.
+      // Node's compatibility layer ends every answer with trailers (gRPC's
+      // status), sent on 'wantTrailers' after 'finish': the reset waits for
+      // them, or it would drop them.
       if (!stream.endAfterHeaders) {
-        stream.once("finish", () => {
-          if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-        });
+        stream.once("wantTrailers", () =>
+          setImmediate(() => {
+            if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+          }),
+        );
       }
       // Node advertises SETTINGS_MAX_HEADER_LIST_SIZE but accepts larger header
       // lists (up to its own ~64 KiB): the limit is enforced here, as HTTP/1.1's
