@@ -277,3 +277,23 @@ t.test("however the read ends, it leaves no listener on the request and ignores 
     t.equal(await result, outcome, `${name}: later events change nothing`);
   }
 });
+
+t.test("every chunk is charged before it is kept; a charge that refuses ends the read with its error", async (t) => {
+  const charged: number[] = [];
+  const refusal = new ConnectError("over budget", Code.ResourceExhausted);
+  const req = fakeRequest();
+  const result = settle(
+    readBody(req.raw, {
+      maxBytes: 100,
+      charge: (n) => {
+        if (charged.length === 2) throw refusal;
+        charged.push(n);
+      },
+    }),
+  );
+  req.emit("data", bytes(3));
+  req.emit("data", bytes(4));
+  req.emit("data", bytes(5));
+  t.equal(await result, refusal, "the charge's error, as thrown");
+  t.same(charged, [3, 4], "the first two chunks were charged");
+});
