@@ -249,5 +249,5 @@ function printTable(rows) {
     const byLevel = [...r.levels].map(([level, n]) => `${LEVEL_NAMES[level] ?? level} ${n}`).join(", ") || "none";
     row([r.name, r.bytes, byLevel.padEnd(36), "", "", r.stderrLines, r.stacks, r.honest]);
   }
-  process.stdout.write(`\n${lines.join("\n")}\n\nDaemon at the default log level (info); bytes are stdout + stderr once the startup lines are out.\n`);
+  process.stdout.write(`\n${lines.join("\n")}\n\nDaemon options: ${process.argv.slice(2).join(" ") || "none (log level info)"}; bytes are stdout + stderr once the startup lines are out; the honest request's own line, if any, is counted too.\n`);
 }
