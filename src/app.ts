@@ -1,26 +1,34 @@
 import { randomUUID } from "node:crypto";
 import { createContextValues } from "@connectrpc/connect";
-import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/coral/discovery/v1/discovery_pb.js";
 import type { Config } from "./config/index.js";
 import { createAddressMatcher, resolveClient } from "./net/address.js";
 import { createRegistry } from "./registry/index.js";
 import { createByteBudget, type ByteBudget } from "./limits/byte-budget.js";
+import { createLineBudget } from "./limits/line-budget.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
 import { registerReflection } from "./server/reflection.js";
 import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
+import { registerRouterRoutes } from "./server/router-routes.js";
 import { clientKey, routerServiceImpl } from "./server/router-service.js";
 import type { Step, UnaryHandler } from "./service/call.js";
 import { createDiscoveryService, parseRelays, type DiscoveryRegistry } from "./service/discovery-service.js";
 import { discoveryEntrySizes } from "./service/entry-size.js";
 import { errorMappingStep } from "./service/errors.js";
-import { loggingStep } from "./service/logging.js";
+import { limitErrorLines, loggingStep } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
 import { VERSION } from "./version.js";
+
+/**
+ * Error lines the RPC paths may write: 10 a second, 20 at once; the rest are
+ * counted and the count reported by the next line (`suppressed`), so a flood
+ * of failures cannot fill a disk or bury the first lines.
+ */
+const ERROR_LINES = { perSecond: 10, burst: 20 } as const;
 
 /** Entries of each kind a sweep frees per event-loop turn (~2 µs each: a few ms per turn). */
 const SWEEP_BUDGET = 2_000;
@@ -133,22 +141,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ? createRateLimit({ register: config.rateRegister, lookup: config.rateLookup, token: config.rateToken }, now, createAddressMatcher(config.rateLimitExempt))
     : undefined;
   const clientOf = (req: FastifyRequest) => resolveClient(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);
+  const rpcLog = limitErrorLines(app.log, createLineBudget({ ...ERROR_LINES, now }));
   // The one list of cross-cutting steps every unary RPC passes, outermost first.
-  const steps: Step[] = [loggingStep(app.log), errorMappingStep, ...(rateLimit === undefined ? [] : [rateLimit.step])];
+  const steps: Step[] = [loggingStep(rpcLog), errorMappingStep, ...(rateLimit === undefined ? [] : [rateLimit.step])];
   const handlers = service as unknown as Record<string, UnaryHandler>;
   const unaryRoad = deps.unaryRoad ?? true;
   if (unaryRoad) {
     const buffered = deps.buffered ?? createByteBudget({ max: config.maxBufferedBytes, maxPerKey: config.maxBufferedBytesPerIp });
-    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: app.log, buffered });
+    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: rpcLog, buffered });
   }
   // connect-es's router keeps what the road does not do: gRPC server reflection (a stream).
-  await app.register(fastifyConnectPlugin, {
+  await registerRouterRoutes(app, {
     routes(router) {
       if (!unaryRoad) router.service(DiscoveryService, routerServiceImpl(DiscoveryService, handlers, steps));
       registerReflection(router, [file_coral_discovery_v1_discovery]);
     },
     readMaxBytes: config.maxBodyBytes,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
+    log: rpcLog,
   });
 
   app.get("/health", async (_req, reply) => {

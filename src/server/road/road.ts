@@ -22,7 +22,7 @@ import { ACCEPTED, type SyncCompression } from "./compression.js";
 import { createRoadContext } from "./context.js";
 import { HEADERS, parseTimeout, rpcProtocol, unaryEncoding, type Encoding } from "./encodings.js";
 import { checkEnvelopeHeader, COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES, singleEnvelope } from "./envelope.js";
-import { writeError, writeMessage, writeStatus, writeUnknownMethod, type Answer } from "./respond.js";
+import { peerGone, writeError, writeMessage, writeStatus, writeUnknownMethod, type Answer } from "./respond.js";
 
 export interface UnaryRoadOptions {
   readonly service: DescService;
@@ -94,12 +94,14 @@ function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, optio
         output = await next({ method, rpc, input, ctx });
       } catch (error) {
         // The logging step has logged it and made it a ConnectError.
-        writeError(res, answer(), ConnectError.from(error));
+        if (!peerGone(res)) writeError(res, answer(), ConnectError.from(error));
         return;
       }
-      writeMessage(res, answer(), encode(method.output, output, encoding.binary));
+      // A client gone while its call ran gets no answer: nobody would read it.
+      if (!peerGone(res)) writeMessage(res, answer(), encode(method.output, output, encoding.binary));
     } catch (error) {
-      writeError(res, answer(), logRpcError(log, rpc, error));
+      const refusal = logRpcError(log, rpc, error);
+      if (!peerGone(res)) writeError(res, answer(), refusal);
     } finally {
       charge.release();
       ctx.dispose();
