@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createContextValues } from "@connectrpc/connect";
+import { createContextValues, type HandlerContext } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/coral/discovery/v1/discovery_pb.js";
@@ -70,9 +70,9 @@ export interface AppDeps {
 }
 
 /**
- * Builds the daemon: DiscoveryService and gRPC reflection on every Connect
- * protocol, `/health`, and the sweeper (started now, stopped on close).
- * Does not listen.
+ * Builds the daemon: DiscoveryService and gRPC reflection (unless
+ * `--reflection off`) on every Connect protocol, `/health`, the JWKS, and the
+ * sweeper (started now, stopped on close). Does not listen.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -133,6 +133,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ? createRateLimit({ register: config.rateRegister, lookup: config.rateLookup, token: config.rateToken }, now, createAddressMatcher(config.rateLimitExempt))
     : undefined;
   const clientOf = (req: FastifyRequest) => resolveClient(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);
+  // Each reflection request message is charged to its client's lookup budget.
+  const admitReflection = rateLimit && ((ctx: HandlerContext) => rateLimit.check(ctx.method.name, ctx.values.get(clientKey).ip));
   // The one list of cross-cutting steps every unary RPC passes, outermost first.
   const steps: Step[] = [loggingStep(app.log), errorMappingStep, ...(rateLimit === undefined ? [] : [rateLimit.step])];
   const handlers = service as unknown as Record<string, UnaryHandler>;
@@ -145,7 +147,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifyConnectPlugin, {
     routes(router) {
       if (!unaryRoad) router.service(DiscoveryService, routerServiceImpl(DiscoveryService, handlers, steps));
-      registerReflection(router, [file_coral_discovery_v1_discovery]);
+      if (config.reflection) registerReflection(router, [file_coral_discovery_v1_discovery], { admit: admitReflection });
     },
     readMaxBytes: config.maxBodyBytes,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
