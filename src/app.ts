@@ -8,6 +8,7 @@ import { createAddressMatcher, resolveClient } from "./net/address.js";
 import { createRegistry } from "./registry/index.js";
 import { createByteBudget, type ByteBudget } from "./limits/byte-budget.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
+import { registerJwksRoute } from "./server/jwks-route.js";
 import { registerReflection } from "./server/reflection.js";
 import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
 import { clientKey, routerServiceImpl } from "./server/router-service.js";
@@ -55,7 +56,11 @@ export interface AppDeps {
   readonly randomId?: () => string;
   /** A registry to serve (tests inspect it). Default: a new empty one. */
   readonly registry?: DiscoveryRegistry;
-  /** The token signing key; default the configured one, else a fresh one. */
+  /**
+   * The token signing key; default the configured one, else a fresh one. Unless
+   * `config.signingKey` is set, the key is taken to last only as long as this
+   * process: the JWKS is then served `no-cache` (clients revalidate by ETag).
+   */
   readonly signingKey?: SigningKey;
   /** The buffered-request-bytes budget (tests inspect it). Default: one of --max-buffered-bytes(-per-ip). */
   readonly buffered?: ByteBudget;
@@ -166,10 +171,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return Buffer.from(JSON.stringify(body)); // a Buffer: exactly application/json, like the RPCs
   });
 
-  app.get("/.well-known/jwks.json", async (_req, reply) => {
-    void reply.header("cache-control", "public, max-age=300").header("content-type", "application/json");
-    return jwksBody;
-  });
+  // main passes the key it generated (it logs the kid): what counts is whether one is configured.
+  registerJwksRoute(app, { body: jwksBody, ephemeral: config.signingKey === undefined });
 
   // An RPC to a method that does not exist is answered as RPC servers do
   // (unimplemented), before any body parser sees it; any other path is a 404.

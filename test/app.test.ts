@@ -52,16 +52,33 @@ t.test("GET /health answers exactly application/json with active counts and upti
   t.match((await app.inject({ method: "GET", url: "/health" })).json(), { colonies: 0, agents: 0 }, "expired entries are not counted");
 });
 
-t.test("GET /.well-known/jwks.json publishes the configured key, cacheable for 5 minutes", async (t) => {
+t.test("GET /.well-known/jwks.json publishes the configured key, cacheable for 5 minutes, with an ETag", async (t) => {
   const { app } = await setup({ signingKey: VECTOR });
   t.teardown(() => app.close());
   const res = await app.inject({ method: "GET", url: "/.well-known/jwks.json" });
   t.equal(res.statusCode, 200);
   t.equal(res.headers["content-type"], "application/json");
   t.equal(res.headers["cache-control"], "public, max-age=300");
+  t.match(res.headers.etag, /^"[A-Za-z0-9_-]{43}"$/);
   t.same(res.json(), {
     keys: [{ kid: "01H7X0X7X0X7X0X7X0X7X0X7X0", kty: "OKP", crv: "Ed25519", x: "IrW6Ziy-x9gK01yVdGF4_PW8X23j49BkyqhAfjfYPEg", use: "sig", alg: "EdDSA" }],
   });
+});
+
+t.test("with a generated key (none configured, even when handed in as main does), the JWKS is no-cache and revalidates with 304", async (t) => {
+  const clock = createFakeClock();
+  const config = resolveConfig({ logLevel: "silent", rateLimit: false });
+  for (const app of [await buildApp({ config, now: clock.now, timers: createManualTimers(clock) }), await buildApp({ config, signingKey: resolveConfig({ signingKey: VECTOR }).signingKey, now: clock.now, timers: createManualTimers(clock) })]) {
+    t.teardown(() => app.close());
+    const res = await app.inject({ method: "GET", url: "/.well-known/jwks.json" });
+    t.equal(res.statusCode, 200);
+    t.equal(res.headers["content-type"], "application/json");
+    t.equal(res.headers["cache-control"], "no-cache");
+    const etag = String(res.headers.etag);
+    const again = await app.inject({ method: "GET", url: "/.well-known/jwks.json", headers: { "if-none-match": etag } });
+    t.equal(again.statusCode, 304);
+    t.equal(again.body, "");
+  }
 });
 
 t.test("without a configured key, a fresh one is generated per app", async (t) => {
