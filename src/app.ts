@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createContextValues } from "@connectrpc/connect";
+import { createContextValues, type HandlerContext } from "@connectrpc/connect";
 import fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/coral/discovery/v1/discovery_pb.js";
 import type { Config } from "./config/index.js";
@@ -8,6 +8,7 @@ import { createRegistry } from "./registry/index.js";
 import { createByteBudget, type ByteBudget } from "./limits/byte-budget.js";
 import { createLineBudget } from "./limits/line-budget.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
+import { registerJwksRoute } from "./server/jwks-route.js";
 import { registerReflection } from "./server/reflection.js";
 import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
 import { registerRouterRoutes } from "./server/router-routes.js";
@@ -63,7 +64,11 @@ export interface AppDeps {
   readonly randomId?: () => string;
   /** A registry to serve (tests inspect it). Default: a new empty one. */
   readonly registry?: DiscoveryRegistry;
-  /** The token signing key; default the configured one, else a fresh one. */
+  /**
+   * The token signing key; default the configured one, else a fresh one. Unless
+   * `config.signingKey` is set, the key is taken to last only as long as this
+   * process: the JWKS is then served `no-cache` (clients revalidate by ETag).
+   */
   readonly signingKey?: SigningKey;
   /** The buffered-request-bytes budget (tests inspect it). Default: one of --max-buffered-bytes(-per-ip). */
   readonly buffered?: ByteBudget;
@@ -78,9 +83,9 @@ export interface AppDeps {
 }
 
 /**
- * Builds the daemon: DiscoveryService and gRPC reflection on every Connect
- * protocol, `/health`, and the sweeper (started now, stopped on close).
- * Does not listen.
+ * Builds the daemon: DiscoveryService and gRPC reflection (unless
+ * `--reflection off`) on every Connect protocol, `/health`, the JWKS, and the
+ * sweeper (started now, stopped on close). Does not listen.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -142,6 +147,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     : undefined;
   const clientOf = (req: FastifyRequest) => resolveClient(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);
   const rpcLog = limitErrorLines(app.log, createLineBudget({ ...ERROR_LINES, now }));
+  // Each reflection request message is charged to its client's lookup budget.
+  const admitReflection = rateLimit && ((ctx: HandlerContext) => rateLimit.check(ctx.method.name, ctx.values.get(clientKey).ip));
   // The one list of cross-cutting steps every unary RPC passes, outermost first.
   const steps: Step[] = [loggingStep(rpcLog), errorMappingStep, ...(rateLimit === undefined ? [] : [rateLimit.step])];
   const handlers = service as unknown as Record<string, UnaryHandler>;
@@ -154,7 +161,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerRouterRoutes(app, {
     routes(router) {
       if (!unaryRoad) router.service(DiscoveryService, routerServiceImpl(DiscoveryService, handlers, steps));
-      registerReflection(router, [file_coral_discovery_v1_discovery]);
+      if (config.reflection) registerReflection(router, [file_coral_discovery_v1_discovery], { admit: admitReflection });
     },
     readMaxBytes: config.maxBodyBytes,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
@@ -174,10 +181,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return Buffer.from(JSON.stringify(body)); // a Buffer: exactly application/json, like the RPCs
   });
 
-  app.get("/.well-known/jwks.json", async (_req, reply) => {
-    void reply.header("cache-control", "public, max-age=300").header("content-type", "application/json");
-    return jwksBody;
-  });
+  // main passes the key it generated (it logs the kid): what counts is whether one is configured.
+  registerJwksRoute(app, { body: jwksBody, ephemeral: config.signingKey === undefined });
 
   // An RPC to a method that does not exist is answered as RPC servers do
   // (unimplemented), before any body parser sees it; any other path is a 404.

@@ -159,6 +159,15 @@ export const OPTIONS = {
     help: "`on`: pubkeys must be WireGuard keys (base64 of 32 bytes); `off`: any non-empty key up to 256 characters, for test rigs with placeholder keys",
     ...onOff(),
   }),
+  reflection: option({
+    flag: "reflection",
+    env: "REFLECTION",
+    arg: "<on|off>",
+    group: "service",
+    default: true,
+    help: "gRPC server reflection (`grpc.reflection.v1` and `v1alpha`), which lets `buf curl` and grpcurl call without a schema; each request message takes a `--rate-lookup` token. `off` removes it: its calls get `unimplemented`",
+    ...onOff(),
+  }),
   maxColonies: option({
     flag: "max-colonies",
     env: "MAX_COLONIES",
@@ -390,7 +399,7 @@ export const OPTIONS = {
     arg: "<rate[:burst]>",
     group: "limits",
     default: { perSecond: 200, burst: 400 },
-    help: "lookups and Health per second per address",
+    help: "lookups, Health and gRPC reflection requests (each message on the stream) per second per address",
     ...rate(),
   }),
   rateToken: option({
