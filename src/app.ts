@@ -3,6 +3,7 @@ import { createContextValues } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/coral/discovery/v1/discovery_pb.js";
+import { AdminService, file_coral_discovery_admin_v1_admin } from "../gen/coral/discovery/admin/v1/admin_pb.js";
 import type { Config } from "./config/index.js";
 import { createAddressMatcher, resolveClient } from "./net/address.js";
 import { createRegistry } from "./registry/index.js";
@@ -17,6 +18,8 @@ import { discoveryEntrySizes } from "./service/entry-size.js";
 import { errorMappingStep } from "./service/errors.js";
 import { loggingStep } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
+import { createAdminGuard } from "./service/admin-auth.js";
+import { createAdminService } from "./service/admin-service.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
@@ -136,16 +139,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // The one list of cross-cutting steps every unary RPC passes, outermost first.
   const steps: Step[] = [loggingStep(app.log), errorMappingStep, ...(rateLimit === undefined ? [] : [rateLimit.step])];
   const handlers = service as unknown as Record<string, UnaryHandler>;
+  // AdminService: its own guard (token, budgets) instead of the public rate limits.
+  const adminGuard = createAdminGuard({ token: config.adminToken, now, log: app.log });
+  const adminSteps: Step[] = [loggingStep(app.log), errorMappingStep, adminGuard.step];
+  const adminHandlers = createAdminService({
+    registry,
+    now,
+    startedAtMs,
+    version: VERSION,
+    limits: { colonies: config.maxColonies, agents: config.maxAgents, bytes: config.maxRegistryBytes },
+    log: app.log,
+  }) as unknown as Record<string, UnaryHandler>;
   const unaryRoad = deps.unaryRoad ?? true;
   if (unaryRoad) {
     const buffered = deps.buffered ?? createByteBudget({ max: config.maxBufferedBytes, maxPerKey: config.maxBufferedBytesPerIp });
     await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: app.log, buffered });
+    await registerUnaryRoad(app, { service: AdminService, handlers: adminHandlers, steps: adminSteps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: app.log, buffered });
   }
   // connect-es's router keeps what the road does not do: gRPC server reflection (a stream).
   await app.register(fastifyConnectPlugin, {
     routes(router) {
       if (!unaryRoad) router.service(DiscoveryService, routerServiceImpl(DiscoveryService, handlers, steps));
-      registerReflection(router, [file_coral_discovery_v1_discovery]);
+      if (!unaryRoad) router.service(AdminService, routerServiceImpl(AdminService, adminHandlers, adminSteps));
+      registerReflection(router, [file_coral_discovery_v1_discovery, file_coral_discovery_admin_v1_admin]);
     },
     readMaxBytes: config.maxBodyBytes,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
@@ -185,7 +201,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     budget: SWEEP_BUDGET,
     timers: deps.timers ?? backgroundTimers,
     log: app.log,
-    onInterval: () => rateLimit?.prune(now()),
+    onInterval: () => {
+      rateLimit?.prune(now());
+      adminGuard.prune(now());
+    },
   });
   app.addHook("onClose", async () => sweeper.stop());
 
