@@ -13,6 +13,7 @@ import {
   GetMeshResponseSchema,
   GetStatsResponseSchema,
   ColonySummarySchema,
+  type AgentSummary,
   type ColonySummary,
 } from "../../gen/coral/discovery/admin/v1/admin_pb.js";
 import type { Endpoint } from "../../gen/coral/discovery/v1/discovery_pb.js";
@@ -149,7 +150,7 @@ function readToken(file: string | undefined, env: AdminIo["env"]): string {
     try {
       token = readFileSync(file, "utf8").trim();
     } catch (error) {
-      throw new UsageError(`${from}: cannot read the admin token file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+      throw new UsageError(`${from}: cannot read the admin token file (${(error as NodeJS.ErrnoException).code})`);
     }
   } else {
     from = "CORAL_DISCOVERY_ADMIN_TOKEN";
@@ -244,7 +245,7 @@ async function evict(admin: Admin, io: AdminIo): Promise<number> {
     if (admin.values["with-agents"] === true) throw new UsageError("--agent evicts one agent; --with-agents evicts the colony and all its agents: give one of them");
     const res = await admin.client.evictAgent({ meshId, agentId }, admin.callOptions);
     if (admin.json) io.stdout(`${JSON.stringify(toJson(EvictAgentResponseSchema, res, JSON_OPTIONS))}\n`);
-    else io.stdout(`evicted agent ${agentId} of mesh ${meshId} (pubkey ${res.agent?.pubkey ?? "-"})\n`);
+    else io.stdout(`evicted agent ${agentId} of mesh ${meshId} (pubkey ${(res.agent as AgentSummary).pubkey})\n`);
     return EXIT.ok;
   }
   const includeAgents = admin.values["with-agents"] === true;
@@ -311,11 +312,13 @@ export function duration(ms: number): string {
   return `${s}s`;
 }
 
-function ago(timestamp: Timestamp | undefined, nowMs: number): string {
+/** "12s ago" ("-" without a time). */
+export function ago(timestamp: Timestamp | undefined, nowMs: number): string {
   return timestamp === undefined ? "-" : `${duration(nowMs - timestampMs(timestamp))} ago`;
 }
 
-function expires(timestamp: Timestamp | undefined, nowMs: number): string {
+/** "in 4m12s", or "expired" when this machine's clock is past it ("-" without a time). */
+export function expires(timestamp: Timestamp | undefined, nowMs: number): string {
   if (timestamp === undefined) return "-";
   const left = timestampMs(timestamp) - nowMs;
   return left <= 0 ? "expired" : `in ${duration(left)}`;
