@@ -131,11 +131,18 @@ t.test("every protocol refuses a call without the token; after 5 failures an add
   const refused = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "-H", "Authorization: Bearer guess-guess-guess-guess", "--data", "{}", rpc]);
   t.not(refused.code, 0);
   t.match(refused.stderr, /unauthenticated/);
-  const locked = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "-H", `Authorization: Bearer ${TOKEN}`, "--data", "{}", rpc]);
-  t.match(locked.stderr, /resource_exhausted/);
+  // 5 failures spent the budget, which refills one attempt per 5 s: should this machine be slow
+  // enough for one to come back, another wrong guess spends it (bounded, not a timing bet).
+  const guess = ["--protocol", "grpc", "--http2-prior-knowledge", "-H", "Authorization: Bearer guess-guess-guess-guess", "--data", "{}", rpc];
+  let locked = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "-H", `Authorization: Bearer ${TOKEN}`, "--data", "{}", rpc]);
+  for (let retries = 0; locked.code === 0 && retries < 10; retries++) {
+    await bufCurl(guess);
+    locked = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "-H", `Authorization: Bearer ${TOKEN}`, "--data", "{}", rpc]);
+  }
+  t.match(locked.stderr, /resource_exhausted/, "the right token is refused while the address is over its failure budget");
   t.match(locked.stderr, /too many failed admin authentications from your address/);
   const warnings = guarded.daemon.stdout().split("\n").filter((l) => l.includes('"admin call refused"'));
-  t.equal(warnings.length, 5, "each refusal logged at warn");
+  t.ok(warnings.length >= 5, "each refusal logged at warn");
   t.notOk(guarded.daemon.stdout().includes("guess-guess"), "never the presented token");
 });
 
