@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createContextValues, type HandlerContext } from "@connectrpc/connect";
 import fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/coral/discovery/v1/discovery_pb.js";
+import { AdminService, file_coral_discovery_admin_v1_admin } from "../gen/coral/discovery/admin/v1/admin_pb.js";
 import type { Config } from "./config/index.js";
 import { createAddressMatcher, resolveClient } from "./net/address.js";
 import { createRegistry } from "./registry/index.js";
@@ -19,6 +20,8 @@ import { discoveryEntrySizes } from "./service/entry-size.js";
 import { errorMappingStep } from "./service/errors.js";
 import { limitErrorLines, loggingStep } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
+import { createAdminGuard } from "./service/admin-auth.js";
+import { createAdminService } from "./service/admin-service.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
@@ -152,16 +155,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // The one list of cross-cutting steps every unary RPC passes, outermost first.
   const steps: Step[] = [loggingStep(rpcLog), errorMappingStep, ...(rateLimit === undefined ? [] : [rateLimit.step])];
   const handlers = service as unknown as Record<string, UnaryHandler>;
+  // AdminService: its own guard (token, budgets) instead of the public rate limits.
+  const adminGuard = createAdminGuard({ token: config.adminToken, now, log: app.log });
+  const adminSteps: Step[] = [loggingStep(rpcLog), errorMappingStep, adminGuard.step];
+  const adminHandlers = createAdminService({
+    registry,
+    now,
+    startedAtMs,
+    version: VERSION,
+    limits: { colonies: config.maxColonies, agents: config.maxAgents, bytes: config.maxRegistryBytes },
+    log: app.log,
+  }) as unknown as Record<string, UnaryHandler>;
   const unaryRoad = deps.unaryRoad ?? true;
   if (unaryRoad) {
     const buffered = deps.buffered ?? createByteBudget({ max: config.maxBufferedBytes, maxPerKey: config.maxBufferedBytesPerIp });
     await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: rpcLog, buffered });
+    await registerUnaryRoad(app, { service: AdminService, handlers: adminHandlers, steps: adminSteps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: rpcLog, buffered });
   }
   // connect-es's router keeps what the road does not do: gRPC server reflection (a stream).
   await registerRouterRoutes(app, {
     routes(router) {
       if (!unaryRoad) router.service(DiscoveryService, routerServiceImpl(DiscoveryService, handlers, steps));
-      if (config.reflection) registerReflection(router, [file_coral_discovery_v1_discovery], { admit: admitReflection });
+      if (!unaryRoad) router.service(AdminService, routerServiceImpl(AdminService, adminHandlers, adminSteps));
+      if (config.reflection) registerReflection(router, [file_coral_discovery_v1_discovery, file_coral_discovery_admin_v1_admin], { admit: admitReflection });
     },
     readMaxBytes: config.maxBodyBytes,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
@@ -200,7 +216,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     budget: SWEEP_BUDGET,
     timers: deps.timers ?? backgroundTimers,
     log: app.log,
-    onInterval: () => rateLimit?.prune(now()),
+    onInterval: () => {
+      rateLimit?.prune(now());
+      adminGuard.prune(now());
+    },
   });
   app.addHook("onClose", async () => sweeper.stop());
 

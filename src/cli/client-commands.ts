@@ -18,6 +18,7 @@ import { MAX_TIMER_MS } from "../client/validate.js";
 import { didYouMean } from "../config/suggest.js";
 import { realTimers, sleep, type Timers } from "../timers.js";
 import { parseDuration } from "./duration.js";
+import { runAdminCommand } from "./admin-commands.js";
 import { DEFAULT_URL, CLIENT_USAGE, unknownCommand } from "./client-usage.js";
 import { fetchHealth } from "./health-check.js";
 import { EXIT, describe, exitCodeFor } from "./exit-codes.js";
@@ -70,6 +71,8 @@ export async function runClientCommand(argv: readonly string[], cliIo: CliIo): P
         return await health(rest, io);
       case "wait":
         return await wait(rest, io);
+      case "admin":
+        return await runAdminCommand(rest, io);
       default:
         throw new UsageError(unknownCommand(command));
     }

@@ -12,7 +12,7 @@ export const EXIT = {
   notFound: 3,
   /** The service could not be reached in time (`unavailable`, network errors, `deadline_exceeded`, `wait` timing out). */
   unreachable: 4,
-  /** The service refused: `already_exists` (split-brain), `resource_exhausted`, `unimplemented`, ... */
+  /** The service refused: `already_exists` (split-brain), `resource_exhausted`, `unimplemented`, `unauthenticated` (admin token), ... */
   refused: 5,
 } as const;
 
@@ -28,6 +28,7 @@ export function exitCodeFor(error: ConnectError): number {
     case Code.AlreadyExists:
     case Code.ResourceExhausted:
     case Code.PermissionDenied:
+    case Code.Unauthenticated:
     case Code.FailedPrecondition:
     case Code.Unimplemented:
       return EXIT.refused;

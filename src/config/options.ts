@@ -2,6 +2,7 @@
 // (flags and env), startDiscovery() (typed options), `--help` and the README
 // tables (checked by a test) are all derived from it, so adding an option is
 // adding a row.
+import { adminToken } from "./admin-token.js";
 import { previousKeys, signingKey } from "./keys.js";
 import {
   addressRanges,
@@ -419,6 +420,16 @@ export const OPTIONS = {
     default: 60,
     help: "lifetime of bootstrap tokens",
     ...integer(1, 3600),
+  }),
+  adminToken: option({
+    flag: "admin-token-file",
+    env: "ADMIN_TOKEN",
+    envNote: "the token itself",
+    arg: "<path>",
+    group: "service",
+    default: undefined,
+    help: "file holding the bearer token of the admin API (AdminService; at least 16 characters); without one the admin API is disabled",
+    ...adminToken(),
   }),
   signingKey: option({
     flag: "signing-key-file",

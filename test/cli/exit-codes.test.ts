@@ -33,7 +33,7 @@ t.test("every Connect code maps to its exit code", async (t) => {
     [Code.Internal]: EXIT.failed,
     [Code.Unavailable]: EXIT.unreachable,
     [Code.DataLoss]: EXIT.failed,
-    [Code.Unauthenticated]: EXIT.failed,
+    [Code.Unauthenticated]: EXIT.refused, // a missing or wrong admin token
   };
   const codes = Object.values(Code).filter((v): v is Code => typeof v === "number");
   t.equal(codes.length, 16, "all of them");
