@@ -9,6 +9,7 @@ import { createRegistry } from "./registry/index.js";
 import { createByteBudget, type ByteBudget } from "./limits/byte-budget.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
 import { registerReflection } from "./server/reflection.js";
+import { loadTls } from "./server/tls-reload.js";
 import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
 import { clientKey, routerServiceImpl } from "./server/router-service.js";
 import type { Step, UnaryHandler } from "./service/call.js";
@@ -105,7 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         http2MaxStreamsTotal: config.http2MaxStreamsTotal,
         http2MaxStreamsPerAddress: config.http2MaxStreamsPerIp,
       },
-      { isExempt: isTrustedProxy },
+      { isExempt: isTrustedProxy, tls: loadTls(config.tlsCert, config.tlsKey) },
     ),
     bodyLimit: config.maxBodyBytes,
     logger: deps.logger ?? { level: config.logLevel },
