@@ -1,6 +1,6 @@
 // The rule between --tls-cert and --tls-key: both or neither, and when both,
 // a pair the server can really use (read and checked as at start-up).
-import { readTlsCredentials, TlsCredentialsError } from "../net/tls-credentials.js";
+import { readTlsCredentials, type TlsCredentialsError } from "../net/tls-credentials.js";
 import type { Config } from "./options.js";
 import type { ConfigIo } from "./parsers.js";
 
@@ -16,7 +16,7 @@ export function checkTls(config: Config, io: ConfigIo, problems: string[]): void
   try {
     readTlsCredentials({ cert: tlsCert, key: tlsKey }, io.readFile);
   } catch (error) {
-    if (!(error instanceof TlsCredentialsError)) throw error;
-    problems.push(`--tls-cert/--tls-key: ${error.message}`);
+    // It throws TlsCredentialsError only: a read failure of any kind is one too.
+    problems.push(`--tls-cert/--tls-key: ${(error as TlsCredentialsError).message}`);
   }
 }

@@ -105,6 +105,7 @@ function summarize(leaf: X509Certificate): CertificateSummary {
   };
 }
 
+/** Node's crypto and tls throw Errors. */
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return (error as Error).message;
 }

@@ -75,9 +75,9 @@ export interface DualProtocolHooks {
   isExempt?: (ip: string) => boolean;
   /**
    * Serve TLS with this certificate chain and key (PEM) instead of cleartext:
-   * ALPN offers `h2` and `http/1.1`; a client offering neither is sniffed as
-   * in cleartext. Every budget and deadline applies as without TLS; the
-   * sniff deadline covers the handshake too.
+   * ALPN offers `h2` and `http/1.1`; a client without ALPN gets HTTP/1.1.
+   * Every budget and deadline applies as without TLS; the sniff deadline
+   * covers the handshake instead.
    */
   tls?: TlsPair;
 }
@@ -274,19 +274,7 @@ function createDualProtocolServer(
   // close them when the app shuts down. (With TLS: the TCP socket, which
   // takes the TLS socket over it down with it.)
   const sniffing = new Set<net.Socket>();
-  /** TCP sockets in their TLS handshake: their slot, and the deadline that started at accept. */
-  const handshaking = new WeakMap<net.Socket, Admission>();
-  const secure =
-    hooks.tls === undefined
-      ? undefined
-      : createTlsFront(hooks.tls, (socket, raw, negotiated) => {
-          const admission = handshaking.get(raw);
-          if (admission === undefined) return void socket.destroy(); // closed meanwhile
-          handshaking.delete(raw);
-          // ALPN decided; without it (a client that offers none) the first bytes decide, as in cleartext.
-          if (negotiated === undefined) sniff(socket, admission);
-          else handOver(socket, negotiated, admission);
-        });
+  const secure = hooks.tls === undefined ? undefined : createTlsFront<Admission>(hooks.tls, (socket, admission, negotiated) => handOver(socket, negotiated, admission));
   // allowHalfOpen and noDelay match what http.createServer uses for its own sockets.
   const front = net.createServer({ allowHalfOpen: true, noDelay: true }, (raw) => {
     const admitted = slots.admit(normalizeIp(raw.remoteAddress), () => raw.destroy());
@@ -297,7 +285,7 @@ function createDualProtocolServer(
     const slot = admitted;
     raw.once("close", () => slot.release());
     sniffing.add(raw);
-    // One deadline from accept to the hand-over, over the TLS handshake and sniffing alike.
+    // One deadline from accept to the hand-over: for sniffing, or for the TLS handshake.
     const admission: Admission = {
       slot,
       raw,
@@ -311,8 +299,10 @@ function createDualProtocolServer(
       sniff(raw, admission);
       return;
     }
-    handshaking.set(raw, admission);
-    secure.accept(raw);
+    // As on Node's HTTPS servers: a client's FIN closes the connection (the TLS
+    // socket inherits this), so one that gives up mid-handshake frees its slot.
+    raw.allowHalfOpen = false;
+    secure.accept(raw, admission);
   });
 
   /** Reads the first bytes of `socket` to tell HTTP/1.1 from h2 prior knowledge, then hands it over. */

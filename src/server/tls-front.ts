@@ -14,12 +14,16 @@ export interface TlsPair {
   readonly key: string | Buffer;
 }
 
-/** What ALPN settled: `h2`, `http/1.1`, or nothing (the client offered no protocol we speak, or no ALPN at all). */
-export type Negotiated = "h2" | "h1" | undefined;
+/**
+ * The protocol of a TLS connection: `h2` only when ALPN chose it; HTTP/1.1
+ * otherwise, ALPN or not (Node's HTTP/2 server refuses a TLS socket without
+ * ALPN h2, as RFC 9113 section 3.2 wants; gRPC clients always offer h2).
+ */
+export type Negotiated = "h2" | "h1";
 
-export interface TlsFront {
-  /** Starts the handshake on an admitted TCP socket. */
-  accept(raw: net.Socket): void;
+export interface TlsFront<C> {
+  /** Starts the handshake on an admitted TCP socket; `context` comes back with it once the handshake is done. */
+  accept(raw: net.Socket, context: C): void;
   /** Replaces the certificate and key for connections accepted from now on; open ones keep theirs. Throws when OpenSSL refuses the pair. */
   setSecureContext(pair: TlsPair): void;
 }
@@ -28,29 +32,34 @@ export interface TlsFront {
 const ALPN = ["h2", "http/1.1"];
 
 /**
- * A TLS front: `onSecure(socket, raw, negotiated)` gets each socket whose
- * handshake completed, with the TCP socket it wraps (the one `accept` was
- * given). A failed handshake destroys the socket; no handshake timeout of
- * its own (the caller's accept deadline covers it).
+ * A TLS front: `onSecure(socket, context, negotiated)` gets each socket whose
+ * handshake completed, with the context its TCP socket was accepted with. A
+ * failed handshake destroys the socket; there is no handshake timeout of its
+ * own (the caller's accept deadline covers it). `parentOf` finds the TCP
+ * socket under a TLS socket (a seam for tests).
  */
-export function createTlsFront(
+export function createTlsFront<C>(
   pair: TlsPair,
-  onSecure: (socket: tls.TLSSocket, raw: net.Socket, negotiated: Negotiated) => void,
+  onSecure: (socket: tls.TLSSocket, context: C, negotiated: Negotiated) => void,
   parentOf: (socket: tls.TLSSocket) => net.Socket | undefined = wrappedSocket,
-): TlsFront {
+): TlsFront<C> {
+  const contexts = new WeakMap<net.Socket, C>();
   const server = tls.createServer({ cert: pair.cert, key: pair.key, ALPNProtocols: ALPN, handshakeTimeout: 0 });
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     const raw = parentOf(socket);
+    const context = raw === undefined ? undefined : contexts.get(raw);
     // Unmatched to its admission, a socket is not served (no Node version does that yet).
-    if (raw === undefined) {
+    if (context === undefined) {
       socket.destroy();
       return;
     }
-    const negotiated = socket.alpnProtocol === "h2" ? "h2" : socket.alpnProtocol === "http/1.1" ? "h1" : undefined;
-    onSecure(socket, raw, negotiated);
+    onSecure(socket, context, socket.alpnProtocol === "h2" ? "h2" : "h1");
   });
   return {
-    accept: (raw) => server.emit("connection", raw),
+    accept: (raw, context) => {
+      contexts.set(raw, context);
+      server.emit("connection", raw);
+    },
     setSecureContext: (next) => server.setSecureContext({ cert: next.cert, key: next.key }),
   };
 }

@@ -56,7 +56,7 @@ export function reloadTls(
     next = readTlsCredentials(paths, readFile);
     (server as Pick<DualProtocolServer, "setSecureContext">).setSecureContext(next);
   } catch (error) {
-    const problem = error instanceof TlsCredentialsError ? error.message : `the server refused the pair (${error instanceof Error ? error.message : String(error)})`;
+    const problem = error instanceof TlsCredentialsError ? error.message : `the server refused the pair (${(error as Error).message})`;
     log.error({ cert: paths.cert, key: paths.key, problem }, `TLS certificate reload failed, still serving the previous certificate: ${problem}`);
     return undefined;
   }
