@@ -274,7 +274,10 @@ function createDualProtocolServer(
   // close them when the app shuts down. (With TLS: the TCP socket, which
   // takes the TLS socket over it down with it.)
   const sniffing = new Set<net.Socket>();
-  const secure = hooks.tls === undefined ? undefined : createTlsFront<Admission>(hooks.tls, (socket, admission, negotiated) => handOver(socket, negotiated, admission));
+  const secure =
+    hooks.tls === undefined
+      ? undefined
+      : createTlsFront<Admission>(hooks.tls, (socket, admission, negotiated) => handOver(socket, negotiated, admission));
   // allowHalfOpen and noDelay match what http.createServer uses for its own sockets.
   const front = net.createServer({ allowHalfOpen: true, noDelay: true }, (raw) => {
     const admitted = slots.admit(normalizeIp(raw.remoteAddress), () => raw.destroy());
