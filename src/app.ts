@@ -11,6 +11,7 @@ import { createLineBudget } from "./limits/line-budget.js";
 import { createDualProtocolServerFactory } from "./server/dual-protocol.js";
 import { registerJwksRoute } from "./server/jwks-route.js";
 import { registerReflection } from "./server/reflection.js";
+import { loadTls } from "./server/tls-reload.js";
 import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
 import { registerRouterRoutes } from "./server/router-routes.js";
 import { clientKey, routerServiceImpl } from "./server/router-service.js";
@@ -121,7 +122,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         http2MaxStreamsTotal: config.http2MaxStreamsTotal,
         http2MaxStreamsPerAddress: config.http2MaxStreamsPerIp,
       },
-      { isExempt: isTrustedProxy },
+      { isExempt: isTrustedProxy, tls: loadTls(config.tlsCert, config.tlsKey) },
     ),
     bodyLimit: config.maxBodyBytes,
     logger: deps.logger ?? { level: config.logLevel },

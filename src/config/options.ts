@@ -23,7 +23,7 @@ export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Where an option is documented: the README has one table per group. */
-export type OptionGroup = "service" | "limits" | "connections" | "tokens";
+export type OptionGroup = "service" | "limits" | "connections" | "tokens" | "tls";
 
 /** One row of the table. `T` is the configured value, `I` what startDiscovery() accepts besides text. */
 export interface OptionSpec<T, I> extends Parser<T, I> {
@@ -450,6 +450,26 @@ export const OPTIONS = {
     default: [],
     help: "earlier keys (a JSON array), published in the JWKS, never used to sign",
     ...previousKeys(),
+  }),
+  tlsCert: option({
+    flag: "tls-cert",
+    env: "TLS_CERT_FILE",
+    arg: "<pem>",
+    group: "tls",
+    default: undefined,
+    defaultText: "none (cleartext h2c and HTTP/1.1)",
+    help: "certificate chain (PEM, server certificate first): serve HTTPS on the port, ALPN `h2` and `http/1.1`; needs --tls-key; re-read on SIGHUP",
+    ...optionalPath(),
+  }),
+  tlsKey: option({
+    flag: "tls-key",
+    env: "TLS_KEY_FILE",
+    arg: "<pem>",
+    group: "tls",
+    default: undefined,
+    defaultText: "none",
+    help: "the certificate's private key (PEM, unencrypted); needs --tls-cert; re-read on SIGHUP",
+    ...optionalPath(),
   }),
 };
 
