@@ -11,14 +11,11 @@
 // app whose registry throws and checks that the lines are capped.
 //
 //   npm run build && node scripts/abuse-logs.mjs [daemon options, e.g. --log-level debug]
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { fileURLToPath } from "node:url";
+import { requireBuild, startDaemon } from "./lib/daemon.mjs";
 
-const MAIN_JS = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
 const SERVICE = "coral.discovery.v1.DiscoveryService";
 const REFLECTION = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
 const COUNT = 1_000;
@@ -26,10 +23,7 @@ const IN_FLIGHT = 20;
 /** Output is taken as complete once the daemon has written nothing for this long after the last request. */
 const QUIET_MS = 300;
 
-if (!existsSync(MAIN_JS)) {
-  process.stderr.write(`${MAIN_JS} is missing: run npm run build first\n`);
-  process.exit(1);
-}
+requireBuild();
 
 /** A gRPC envelope whose header promises `declared` bytes, followed by `payload`. */
 function envelope(payload, declared = payload.length) {
@@ -189,52 +183,6 @@ function lookup(port) {
     req.on("error", (e) => resolve(`transport:${e.code ?? e.message}`));
     req.end(JSON.stringify({ meshId: "honest" }));
   });
-}
-
-async function startDaemon(args) {
-  const child = spawn(process.execPath, [MAIN_JS, "--port", "0", "--host", "127.0.0.1", ...args], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  let lastWriteAt = Date.now();
-  child.stdout.setEncoding("utf8").on("data", (c) => {
-    out += c;
-    lastWriteAt = Date.now();
-  });
-  child.stderr.setEncoding("utf8").on("data", (c) => {
-    err += c;
-    lastWriteAt = Date.now();
-  });
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 10 s; stdout: ${out} stderr: ${err}`)), 10_000);
-    const check = () => {
-      const match = /listening on :(\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    };
-    child.stdout.on("data", check);
-    child.once("exit", (code) => reject(new Error(`daemon exited (${code}) before listening; stderr: ${err}`)));
-  });
-  return {
-    child,
-    port,
-    output: () => ({ stdout: out, stderr: err }),
-    /** Resolves once the daemon has written nothing for `ms`. */
-    async quiet(ms) {
-      while (Date.now() - lastWriteAt < ms) await sleep(ms - (Date.now() - lastWriteAt));
-    },
-    async stop() {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }
 
 function sleep(ms) {

@@ -16,23 +16,17 @@
 // error before answering them), and how the streams ended.
 //
 //   npm run build && node scripts/abuse-reflection.mjs
-import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import * as http2 from "node:http2";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
+import { requireBuild, startDaemon } from "./lib/daemon.mjs";
 
-const MAIN_JS = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
 const PATH = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
 const ABUSER = "127.0.0.99";
 const STREAMS = 8;
 const MESSAGES_PER_STREAM = 50;
 const SECONDS = 3;
 
-if (!existsSync(MAIN_JS)) {
-  process.stderr.write(`${MAIN_JS} is missing: run npm run build first\n`);
-  process.exit(1);
-}
+requireBuild();
 
 const phases = [
   { name: "1: default limits (--rate-limit-exempt none)", args: ["--rate-limit-exempt", "none"] },
@@ -44,7 +38,7 @@ for (const phase of phases) rows.push({ name: phase.name, ...(await runPhase(pha
 printTable(rows);
 
 async function runPhase(args) {
-  const daemon = await startDaemon(args);
+  const daemon = await startDaemon(["--log-level", "error", ...args]);
   const stats = { sentBytes: 0, receivedBytes: 0, sent: 0, answered: 0, streams: 0, ended: new Map() };
   const session = http2.connect(`http://127.0.0.1:${daemon.port}`, { localAddress: ABUSER });
   session.on("error", () => {});
@@ -58,7 +52,7 @@ async function runPhase(args) {
     );
   } finally {
     session.destroy();
-    await daemon.stop();
+    await daemon.stop({ echoStderr: true });
   }
   return { ...stats, seconds: (performance.now() - started) / 1000 };
 }
@@ -103,40 +97,6 @@ function requestFrame() {
   const header = Buffer.alloc(5);
   header.writeUInt32BE(message.length, 1);
   return Buffer.concat([header, message]);
-}
-
-async function startDaemon(args) {
-  const child = spawn(process.execPath, [MAIN_JS, "--port", "0", "--host", "127.0.0.1", "--log-level", "error", ...args], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout.setEncoding("utf8").on("data", (c) => (out += c));
-  child.stderr.setEncoding("utf8").on("data", (c) => (err += c));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 10 s; stdout: ${out} stderr: ${err}`)), 10_000);
-    const check = () => {
-      const match = /listening on :(\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    };
-    child.stdout.on("data", check);
-    child.once("exit", (code) => reject(new Error(`daemon exited (${code}) before listening; stderr: ${err}`)));
-  });
-  return {
-    port,
-    async stop() {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-      if (err.trim() !== "") process.stderr.write(`daemon stderr:\n${err}\n`);
-    },
-  };
 }
 
 function printTable(results) {
