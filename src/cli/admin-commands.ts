@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createClient, type Client } from "@connectrpc/connect";
 import {
   AdminService,
   EvictAgentResponseSchema,
@@ -17,13 +17,12 @@ import {
   type ColonySummary,
 } from "../../gen/coral/discovery/admin/v1/admin_pb.js";
 import type { Endpoint } from "../../gen/coral/discovery/v1/discovery_pb.js";
-import { isNetworkError } from "../client/errors.js";
 import { createDiscoveryTransport } from "../client/transport.js";
 import { MAX_TIMER_MS } from "../client/validate.js";
 import { didYouMean } from "../config/suggest.js";
 import { ADMIN_USAGE, DEFAULT_URL } from "./client-usage.js";
 import { parseDuration } from "./duration.js";
-import { EXIT, describe, exitCodeFor } from "./exit-codes.js";
+import { EXIT, reportFailure, UsageError } from "./exit-codes.js";
 
 /** What an admin command may touch. */
 export interface AdminIo {
@@ -34,8 +33,6 @@ export interface AdminIo {
   /** Unix ms, for relative times. Default Date.now. */
   readonly now?: () => number;
 }
-
-class UsageError extends Error {}
 
 const SUBCOMMANDS = ["list", "show", "evict", "stats"] as const;
 /** Colonies asked for per ListColonies page: the server's most. */
@@ -83,26 +80,10 @@ export async function runAdminCommand(argv: readonly string[], io: AdminIo): Pro
         return await stats(admin, io);
     }
   } catch (error) {
-    if (error instanceof UsageError || isParseArgsError(error)) {
-      io.stderr(`coral-discovery: ${(error as Error).message}\n\n${ADMIN_USAGE}\n`);
-      return EXIT.invalid;
-    }
-    if (error instanceof ConnectError) {
-      io.stderr(`coral-discovery: ${describe(error)}\n`);
-      if (url !== undefined && isNetworkError(error)) {
-        io.stderr(`  no service answered at ${url.url} (${url.from}); point to it with --url <url> or CORAL_DISCOVERY_URL\n`);
-      }
-      return exitCodeFor(error);
-    }
-    io.stderr(`coral-discovery: ${error instanceof Error ? error.message : String(error)}\n`);
-    return EXIT.failed;
+    return reportFailure(error, { stderr: (text) => io.stderr(text), usage: ADMIN_USAGE, target: url });
   }
 }
 
-function isParseArgsError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
-}
 
 function setup(argv: readonly string[], io: AdminIo, target: (t: { url: string; from: string }) => void): Admin {
   let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
