@@ -17,24 +17,19 @@
 // scripts/abuse-reflection.mjs.
 //
 //   npm run build && node scripts/abuse-budgets.mjs
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
+import { requireBuild, startDaemon } from "./lib/daemon.mjs";
 
-const MAIN_JS = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
 const SERVICE = "/coral.discovery.v1.DiscoveryService";
 const KEY = Buffer.alloc(32, 7).toString("base64");
 const SIGNING_KEY = '{"id":"01H7X0X7X0X7X0X7X0X7X0X7X0","privateKey":"hXIqNNX5M2H9WuNmTPcAYgwRSWpJMqONpL3HPPoxsdoitbpmLL7H2ArTXJV0YXj89bxfbePj0GTKqEB+N9g8SA=="}';
 
-if (!existsSync(MAIN_JS)) {
-  process.stderr.write(`${MAIN_JS} is missing: run npm run build first\n`);
-  process.exit(1);
-}
+requireBuild();
 
 await drill("1. held HTTP/2 bodies (defaults)", [], heldBodies);
 await drill("2. connection slots (--max-connections 20 --max-connections-per-ip 5)", ["--max-connections", "20", "--max-connections-per-ip", "5"], connectionSlots);
@@ -46,7 +41,7 @@ await drill("6b. JWKS, configured key", [], jwks, { DISCOVERY_SIGNING_KEY: SIGNI
 
 async function drill(name, args, run, env = {}) {
   process.stdout.write(`\n== ${name}\n`);
-  const daemon = await startDaemon(args, env);
+  const daemon = await startDaemon(["--log-level", "warn", ...args], env);
   try {
     await run(daemon);
   } finally {
@@ -253,35 +248,4 @@ async function holdBodies(port, address, sessions, streams) {
   }
   await Promise.all(settled);
   return { probes, close: () => opened.forEach((session) => session.destroy()) };
-}
-
-async function startDaemon(args, env) {
-  const child = spawn(process.execPath, [MAIN_JS, "--port", "0", "--host", "127.0.0.1", "--log-level", "warn", ...args], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout.setEncoding("utf8").on("data", (c) => (out += c));
-  child.stderr.setEncoding("utf8").on("data", (c) => (err += c));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 10 s; stdout: ${out} stderr: ${err}`)), 10_000);
-    child.stdout.on("data", () => {
-      const match = /listening on :(\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`daemon exited (${code}) before listening; stderr: ${err}`)));
-  });
-  return {
-    port,
-    pid: child.pid,
-    async stop() {
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
 }

@@ -14,14 +14,12 @@
 // abuser, so they are upper bounds.
 //
 //   npm run build && node scripts/abuse.mjs
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
+import { requireBuild, startDaemon } from "./lib/daemon.mjs";
 
-const MAIN_JS = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
 const SERVICE = "coral.discovery.v1.DiscoveryService";
 const COLONIES = 40; // 127.0.0.2 .. 127.0.0.41
 const AGENTS = 9; // 127.0.0.42 .. 127.0.0.50
@@ -30,10 +28,7 @@ const ABUSER_IN_FLIGHT = 50;
 const HEARTBEAT_MS = 1000;
 const LOOKUP_EVERY_MS = 50;
 
-if (!existsSync(MAIN_JS)) {
-  process.stderr.write(`${MAIN_JS} is missing: run npm run build first\n`);
-  process.exit(1);
-}
+requireBuild();
 
 const phases = [
   { name: "1: default limits", args: [], seconds: 10 },
@@ -44,7 +39,7 @@ for (const phase of phases) rows.push(await runPhase(phase));
 printTable(rows);
 
 async function runPhase({ name, args, seconds }) {
-  const daemon = await startDaemon(args);
+  const daemon = await startDaemon(["--log-level", "error", ...args]);
   try {
     const stopAt = performance.now() + seconds * 1000;
     const honest = { reg: newStats(), lookup: newStats() };
@@ -98,7 +93,7 @@ async function runPhase({ name, args, seconds }) {
     const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
     return { name, seconds, honest, abuse, colonies: health.colonies, rssMb: kb("VmRSS") / 1024, peakMb: kb("VmHWM") / 1024 };
   } finally {
-    await daemon.stop();
+    await daemon.stop({ echoStderr: true });
   }
 }
 
@@ -173,41 +168,6 @@ function get(port, path) {
 /** Canonical WireGuard public key text: base64 of 32 random bytes. */
 function wireguardKey() {
   return randomBytes(32).toString("base64");
-}
-
-async function startDaemon(args) {
-  const child = spawn(process.execPath, [MAIN_JS, "--port", "0", "--host", "127.0.0.1", "--log-level", "error", ...args], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout.setEncoding("utf8").on("data", (c) => (out += c));
-  child.stderr.setEncoding("utf8").on("data", (c) => (err += c));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 10 s; stdout: ${out} stderr: ${err}`)), 10_000);
-    const check = () => {
-      const match = /listening on :(\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    };
-    child.stdout.on("data", check);
-    child.once("exit", (code) => reject(new Error(`daemon exited (${code}) before listening; stderr: ${err}`)));
-  });
-  return {
-    child,
-    port,
-    async stop() {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-      if (err.trim() !== "") process.stderr.write(`daemon stderr:\n${err}\n`);
-    },
-  };
 }
 
 function sleep(ms) {

@@ -1,29 +1,42 @@
 import { randomUUID } from "node:crypto";
-import { createContextValues } from "@connectrpc/connect";
-import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
+import { createContextValues, type HandlerContext } from "@connectrpc/connect";
 import fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/coral/discovery/v1/discovery_pb.js";
+import { AdminService, file_coral_discovery_admin_v1_admin } from "../gen/coral/discovery/admin/v1/admin_pb.js";
 import type { Config } from "./config/index.js";
 import { createAddressMatcher, resolveClient } from "./net/address.js";
 import { createRegistry } from "./registry/index.js";
 import { createByteBudget, type ByteBudget } from "./limits/byte-budget.js";
+import { createLineBudget } from "./limits/line-budget.js";
 import { createDualProtocolServerFactory, type DualProtocolServer } from "./server/dual-protocol.js";
+import { registerJwksRoute } from "./server/jwks-route.js";
 import { createMetrics, registerMetricsRoute } from "./server/metrics.js";
 import { readinessOf, registerProbes, type ReadinessCheck } from "./server/probes.js";
 import { registerReflection } from "./server/reflection.js";
+import { loadTls } from "./server/tls-reload.js";
 import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
+import { registerRouterRoutes } from "./server/router-routes.js";
 import { clientKey, routerServiceImpl } from "./server/router-service.js";
 import type { Step, UnaryHandler } from "./service/call.js";
 import { createDiscoveryService, parseRelays, type DiscoveryRegistry } from "./service/discovery-service.js";
 import { discoveryEntrySizes } from "./service/entry-size.js";
 import { errorMappingStep } from "./service/errors.js";
 import { leaseEventsStep, NO_LEASE_EVENTS } from "./service/lease-events.js";
-import { loggingStep } from "./service/logging.js";
+import { limitErrorLines, loggingStep } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
+import { createAdminGuard } from "./service/admin-auth.js";
+import { createAdminService } from "./service/admin-service.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
 import { VERSION } from "./version.js";
+
+/**
+ * Error lines the RPC paths may write: 10 a second, 20 at once; the rest are
+ * counted and the count reported by the next line (`suppressed`), so a flood
+ * of failures cannot fill a disk or bury the first lines.
+ */
+const ERROR_LINES = { perSecond: 10, burst: 20 } as const;
 
 /** Entries of each kind a sweep frees per event-loop turn (~2 µs each: a few ms per turn). */
 const SWEEP_BUDGET = 2_000;
@@ -58,7 +71,11 @@ export interface AppDeps {
   readonly randomId?: () => string;
   /** A registry to serve (tests inspect it). Default: a new empty one. */
   readonly registry?: DiscoveryRegistry;
-  /** The token signing key; default the configured one, else a fresh one. */
+  /**
+   * The token signing key; default the configured one, else a fresh one. Unless
+   * `config.signingKey` is set, the key is taken to last only as long as this
+   * process: the JWKS is then served `no-cache` (clients revalidate by ETag).
+   */
   readonly signingKey?: SigningKey;
   /** The buffered-request-bytes budget (tests inspect it). Default: one of --max-buffered-bytes(-per-ip). */
   readonly buffered?: ByteBudget;
@@ -75,9 +92,9 @@ export interface AppDeps {
 }
 
 /**
- * Builds the daemon: DiscoveryService and gRPC reflection on every Connect
- * protocol, `/health`, and the sweeper (started now, stopped on close).
- * Does not listen.
+ * Builds the daemon: DiscoveryService and gRPC reflection (unless
+ * `--reflection off`) on every Connect protocol, `/health`, the JWKS, and the
+ * sweeper (started now, stopped on close). Does not listen.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -110,7 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         http2MaxStreamsTotal: config.http2MaxStreamsTotal,
         http2MaxStreamsPerAddress: config.http2MaxStreamsPerIp,
       },
-      { isExempt: isTrustedProxy },
+      { isExempt: isTrustedProxy, tls: loadTls(config.tlsCert, config.tlsKey) },
     ),
     bodyLimit: config.maxBodyBytes,
     logger: deps.logger ?? { level: config.logLevel },
@@ -145,27 +162,44 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       })
     : undefined;
   const clientOf = (req: FastifyRequest) => resolveClient(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);
+  const rpcLog = limitErrorLines(app.log, createLineBudget({ ...ERROR_LINES, now }));
+  // Each reflection request message is charged to its client's lookup budget.
+  const admitReflection = rateLimit && ((ctx: HandlerContext) => rateLimit.check(ctx.method.name, ctx.values.get(clientKey).ip));
   // The one list of cross-cutting steps every unary RPC passes, outermost first.
   const steps: Step[] = [
-    loggingStep(app.log),
+    loggingStep(rpcLog),
     leaseEventsStep(registry, metrics ?? NO_LEASE_EVENTS, app.log),
     errorMappingStep,
     ...(rateLimit === undefined ? [] : [rateLimit.step]),
   ];
   const handlers = service as unknown as Record<string, UnaryHandler>;
+  // AdminService: its own guard (token, budgets) instead of the public rate limits.
+  const adminGuard = createAdminGuard({ token: config.adminToken, now, log: app.log });
+  const adminSteps: Step[] = [loggingStep(rpcLog), errorMappingStep, adminGuard.step];
+  const adminHandlers = createAdminService({
+    registry,
+    now,
+    startedAtMs,
+    version: VERSION,
+    limits: { colonies: config.maxColonies, agents: config.maxAgents, bytes: config.maxRegistryBytes },
+    log: app.log,
+  }) as unknown as Record<string, UnaryHandler>;
   const unaryRoad = deps.unaryRoad ?? true;
   if (unaryRoad) {
     const buffered = deps.buffered ?? createByteBudget({ max: config.maxBufferedBytes, maxPerKey: config.maxBufferedBytesPerIp });
-    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: app.log, buffered, ...(metrics && { observer: metrics }) });
+    await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: rpcLog, buffered, ...(metrics && { observer: metrics }) });
+    await registerUnaryRoad(app, { service: AdminService, handlers: adminHandlers, steps: adminSteps, maxBodyBytes: config.maxBodyBytes, client: clientOf, log: rpcLog, buffered });
   }
   // connect-es's router keeps what the road does not do: gRPC server reflection (a stream).
-  await app.register(fastifyConnectPlugin, {
+  await registerRouterRoutes(app, {
     routes(router) {
       if (!unaryRoad) router.service(DiscoveryService, routerServiceImpl(DiscoveryService, handlers, steps));
-      registerReflection(router, [file_coral_discovery_v1_discovery]);
+      if (!unaryRoad) router.service(AdminService, routerServiceImpl(AdminService, adminHandlers, adminSteps));
+      if (config.reflection) registerReflection(router, [file_coral_discovery_v1_discovery, file_coral_discovery_admin_v1_admin], { admit: admitReflection });
     },
     readMaxBytes: config.maxBodyBytes,
     contextValues: (req) => createContextValues().set(clientKey, clientOf(req)),
+    log: rpcLog,
   });
 
   const readiness = readinessOf(deps.readiness ?? []);
@@ -185,10 +219,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return Buffer.from(JSON.stringify(body)); // a Buffer: exactly application/json, like the RPCs
   });
 
-  app.get("/.well-known/jwks.json", async (_req, reply) => {
-    void reply.header("cache-control", "public, max-age=300").header("content-type", "application/json");
-    return jwksBody;
-  });
+  // main passes the key it generated (it logs the kid): what counts is whether one is configured.
+  registerJwksRoute(app, { body: jwksBody, ephemeral: config.signingKey === undefined });
 
   // An RPC to a method that does not exist is answered as RPC servers do
   // (unimplemented), before any body parser sees it; any other path is a 404.
@@ -206,7 +238,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     budget: SWEEP_BUDGET,
     timers: deps.timers ?? backgroundTimers,
     log: app.log,
-    onInterval: () => rateLimit?.prune(now()),
+    onInterval: () => {
+      rateLimit?.prune(now());
+      adminGuard.prune(now());
+    },
     ...(metrics && { onSwept: (removed, _turns, durationMs) => metrics.swept(removed, durationMs) }),
   });
   app.addHook("onClose", async () => sweeper.stop());

@@ -32,7 +32,9 @@ export async function listen(app: FastifyInstance, host: string, port: number): 
   if (address === null || typeof address === "string") throw new Error("the server has no TCP address");
   const local = bound === "::" || bound === "0.0.0.0" ? "127.0.0.1" : bound;
   const hostPart = isIP(local) === 6 ? `[${local}]` : local;
-  return { port: address.port, url: `http://${hostPart}:${address.port}` };
+  // The dual-protocol server says whether it serves TLS.
+  const scheme = (app.server as unknown as { secure?: unknown }).secure === true ? "https" : "http";
+  return { port: address.port, url: `${scheme}://${hostPart}:${address.port}` };
 }
 
 /**

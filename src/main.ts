@@ -107,7 +107,7 @@ async function main(argv: string[]): Promise<void> {
   app.log.level = config.logLevel;
   if (config.readyFile !== undefined) await writeReadyFile(config.readyFile, listening, process.pid);
   process.stdout.write(
-    `Discovery Service v${VERSION}\ngRPC server listening on :${listening.port}\nReady to accept registrations\n`,
+    `Discovery Service v${VERSION}\ngRPC server listening on :${listening.port}${listening.url.startsWith("https:") ? " over TLS (https://)" : ""}\nReady to accept registrations\n`,
   );
   app.log.info(
     {
@@ -120,6 +120,13 @@ async function main(argv: string[]): Promise<void> {
     },
     "listening",
   );
+  if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
+    // A renewed certificate (e.g. a certbot deploy hook running `kill -HUP <pid>`) is re-read without a restart.
+    const { reloadTls, servedCertificate } = await import("./server/tls-reload.js");
+    const paths = { cert: config.tlsCert, key: config.tlsKey };
+    app.log.info({ ...paths, ...servedCertificate(app.server) }, "serving TLS (ALPN h2, http/1.1); SIGHUP re-reads the certificate and key");
+    process.on("SIGHUP", () => reloadTls(app.server, paths, app.log));
+  }
   if (config.trustProxy.length === 0 && ["::", "0.0.0.0"].includes(config.host)) {
     app.log.warn(
       { host: config.host },

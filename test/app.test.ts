@@ -1,10 +1,11 @@
 // buildApp as a unit: the plain HTTP routes (with inject: they are not RPCs),
 // the registry it builds from the configuration, and the sweeper it owns.
 // RPCs over real sockets are the end-to-end suites' business.
-import t from "tap";
+import t, { type Test } from "tap";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { DiscoveryService } from "../gen/coral/discovery/v1/discovery_pb.js";
+import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { buildApp, createConfiguredRegistry } from "../src/app.js";
 import { resolveConfig, type ConfigInput } from "../src/config/index.js";
 import { createDrain } from "../src/server/probes.js";
@@ -53,16 +54,33 @@ t.test("GET /health answers exactly application/json with active counts and upti
   t.match((await app.inject({ method: "GET", url: "/health" })).json(), { colonies: 0, agents: 0 }, "expired entries are not counted");
 });
 
-t.test("GET /.well-known/jwks.json publishes the configured key, cacheable for 5 minutes", async (t) => {
+t.test("GET /.well-known/jwks.json publishes the configured key, cacheable for 5 minutes, with an ETag", async (t) => {
   const { app } = await setup({ signingKey: VECTOR });
   t.teardown(() => app.close());
   const res = await app.inject({ method: "GET", url: "/.well-known/jwks.json" });
   t.equal(res.statusCode, 200);
   t.equal(res.headers["content-type"], "application/json");
   t.equal(res.headers["cache-control"], "public, max-age=300");
+  t.match(res.headers.etag, /^"[A-Za-z0-9_-]{43}"$/);
   t.same(res.json(), {
     keys: [{ kid: "01H7X0X7X0X7X0X7X0X7X0X7X0", kty: "OKP", crv: "Ed25519", x: "IrW6Ziy-x9gK01yVdGF4_PW8X23j49BkyqhAfjfYPEg", use: "sig", alg: "EdDSA" }],
   });
+});
+
+t.test("with a generated key (none configured, even when handed in as main does), the JWKS is no-cache and revalidates with 304", async (t) => {
+  const clock = createFakeClock();
+  const config = resolveConfig({ logLevel: "silent", rateLimit: false });
+  for (const app of [await buildApp({ config, now: clock.now, timers: createManualTimers(clock) }), await buildApp({ config, signingKey: resolveConfig({ signingKey: VECTOR }).signingKey, now: clock.now, timers: createManualTimers(clock) })]) {
+    t.teardown(() => app.close());
+    const res = await app.inject({ method: "GET", url: "/.well-known/jwks.json" });
+    t.equal(res.statusCode, 200);
+    t.equal(res.headers["content-type"], "application/json");
+    t.equal(res.headers["cache-control"], "no-cache");
+    const etag = String(res.headers.etag);
+    const again = await app.inject({ method: "GET", url: "/.well-known/jwks.json", headers: { "if-none-match": etag } });
+    t.equal(again.statusCode, 304);
+    t.equal(again.body, "");
+  }
 });
 
 t.test("without a configured key, a fresh one is generated per app", async (t) => {
@@ -130,6 +148,60 @@ t.test("rate limits, when on, are applied to RPCs on both roads, and idle bucket
     await timers.next(); // the sweeper's tick prunes idle buckets
     t.ok(await client.health({}), "a minute later the address has its burst back");
   }
+});
+
+/** Listens on 127.0.0.1 (the peer address the rate limit sees) with `options` on a fake clock. */
+async function listening(t: Test, options: ConfigInput) {
+  const clock = createFakeClock();
+  const config = resolveConfig({ logLevel: "silent", host: "127.0.0.1", port: 0, ...options });
+  const app = await buildApp({ config, now: clock.now, timers: createManualTimers(clock) });
+  t.teardown(() => app.close());
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = app.server.address() as { port: number };
+  return { clock, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+/** Sends `count` list_services requests on one gRPC reflection stream; how many were answered, and the error it ended with. */
+async function reflect(baseUrl: string, count: number) {
+  const client = createClient(ServerReflection, createGrpcTransport({ baseUrl }));
+  async function* requests() {
+    for (let i = 0; i < count; i++) yield { messageRequest: { case: "listServices" as const, value: "" } };
+  }
+  let answered = 0;
+  try {
+    for await (const _ of client.serverReflectionInfo(requests())) answered++;
+    return { answered, error: undefined };
+  } catch (error) {
+    return { answered, error: ConnectError.from(error) };
+  }
+}
+
+t.test("each reflection request message takes a lookup token of the client's address, on the app's clock", async (t) => {
+  const { clock, baseUrl } = await listening(t, { rateLimit: true, rateLimitExempt: "none", rateLookup: "1:3" });
+  const first = await reflect(baseUrl, 4);
+  t.equal(first.answered, 3, "a burst of 3 answers 3 messages");
+  t.equal(first.error?.code, Code.ResourceExhausted, "the fourth ends the stream");
+  t.equal(first.error?.metadata.get("retry-after"), "1", "with Retry-After (a trailer over gRPC)");
+  const health = await createClient(DiscoveryService, createConnectTransport({ baseUrl, httpVersion: "1.1" })).health({}).catch((e: unknown) => ConnectError.from(e));
+  t.equal((health as ConnectError).code, Code.ResourceExhausted, "Health shares the spent budget");
+  clock.advance(2_000);
+  t.same((await reflect(baseUrl, 2)).answered, 2, "two seconds later: two more");
+});
+
+t.test("reflection is not metered for an exempt address (loopback by default) or with --rate-limit off", async (t) => {
+  for (const options of [{ rateLimit: true, rateLookup: "1:1" }, { rateLimit: false, rateLimitExempt: "none", rateLookup: "1:1" }] as const) {
+    const { baseUrl } = await listening(t, options);
+    t.same(await reflect(baseUrl, 20), { answered: 20, error: undefined }, JSON.stringify(options));
+  }
+});
+
+t.test("--reflection off removes the reflection services: a call is unimplemented like any unknown method", async (t) => {
+  const { baseUrl } = await listening(t, { reflection: false, rateLimit: false });
+  const { answered, error } = await reflect(baseUrl, 1);
+  t.equal(answered, 0);
+  t.equal(error?.code, Code.Unimplemented);
+  const health = await createClient(DiscoveryService, createConnectTransport({ baseUrl, httpVersion: "1.1" })).health({});
+  t.equal(health.status, "ok", "the RPCs are still served");
 });
 
 t.test("without an injected clock and ids the app uses the real ones", async (t) => {

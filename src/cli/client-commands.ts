@@ -13,14 +13,14 @@ import {
   type Endpoint,
 } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { createDiscoveryClient, type DiscoveryClient } from "../client/index.js";
-import { isNetworkError } from "../client/errors.js";
 import { MAX_TIMER_MS } from "../client/validate.js";
 import { didYouMean } from "../config/suggest.js";
 import { realTimers, sleep, type Timers } from "../timers.js";
 import { parseDuration } from "./duration.js";
+import { runAdminCommand } from "./admin-commands.js";
 import { DEFAULT_URL, CLIENT_USAGE, unknownCommand } from "./client-usage.js";
 import { fetchHealth } from "./health-check.js";
-import { EXIT, describe, exitCodeFor } from "./exit-codes.js";
+import { EXIT, describe, exitCodeFor, reportFailure, UsageError } from "./exit-codes.js";
 import { isRunning, readReadyFile } from "./ready-file.js";
 
 /** What a command may touch: output, environment, a stop signal (SIGINT/SIGTERM), the clock and timers. */
@@ -42,8 +42,6 @@ export interface CliIo {
 interface Run extends CliIo {
   target?: { url: string; from: string };
 }
-
-class UsageError extends Error {}
 
 const COMMON = {
   url: { type: "string" },
@@ -70,30 +68,16 @@ export async function runClientCommand(argv: readonly string[], cliIo: CliIo): P
         return await health(rest, io);
       case "wait":
         return await wait(rest, io);
+      case "admin":
+        return await runAdminCommand(rest, io);
       default:
         throw new UsageError(unknownCommand(command));
     }
   } catch (error) {
-    if (error instanceof UsageError || isParseArgsError(error)) {
-      io.stderr(`coral-discovery: ${(error as Error).message}\n\n${CLIENT_USAGE}\n`);
-      return EXIT.invalid;
-    }
-    if (error instanceof ConnectError) {
-      io.stderr(`coral-discovery: ${describe(error)}\n`);
-      if (io.target !== undefined && isNetworkError(error)) {
-        io.stderr(`  no service answered at ${io.target.url} (${io.target.from}); point to it with --url <url> or CORAL_DISCOVERY_URL\n`);
-      }
-      return exitCodeFor(error);
-    }
-    io.stderr(`coral-discovery: ${error instanceof Error ? error.message : String(error)}\n`);
-    return EXIT.failed;
+    return reportFailure(error, { stderr: (text) => io.stderr(text), usage: CLIENT_USAGE, target: io.target });
   }
 }
 
-function isParseArgsError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
-}
 
 interface Common {
   client: DiscoveryClient;

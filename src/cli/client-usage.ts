@@ -3,7 +3,7 @@
 import { didYouMean } from "../config/suggest.js";
 
 /** The client commands; anything else is the daemon (`serve`, the default) or `keygen`. */
-export const CLIENT_COMMANDS: ReadonlySet<string> = new Set(["lookup", "register", "agent", "token", "health", "wait"]);
+export const CLIENT_COMMANDS: ReadonlySet<string> = new Set(["lookup", "register", "agent", "token", "health", "wait", "admin"]);
 
 /** Every first word the binary knows: the daemon's own commands, then the client commands. */
 export const COMMANDS: readonly string[] = ["serve", "keygen", "wg-key", "help", "version", ...CLIENT_COMMANDS];
@@ -15,6 +15,16 @@ export function unknownCommand(word: string): string {
 
 /** Where client commands look for the service without `--url` or `CORAL_DISCOVERY_URL`. */
 export const DEFAULT_URL = "http://127.0.0.1:8080";
+
+/** The admin commands (AdminService; they need the daemon's admin token). */
+export const ADMIN_USAGE = `Admin commands (need the daemon's admin token: --admin-token-file <path> or CORAL_DISCOVERY_ADMIN_TOKEN):
+  coral-discovery admin list [--prefix <text>]          active colonies, agent counts, when they expire
+  coral-discovery admin show <mesh-id>                  a mesh's colony and agents
+  coral-discovery admin evict <mesh-id> [--with-agents] removes the colony now (its agents stay unless --with-agents)
+  coral-discovery admin evict <mesh-id> --agent <id>    removes one agent now
+  coral-discovery admin stats                           counts, registry memory, uptime
+Options: --url <url> (env CORAL_DISCOVERY_URL), --json (every field, for scripts), --timeout <duration> (per request).
+Unauthenticated (a wrong token) and a daemon without an admin token exit 5.`;
 
 export const CLIENT_USAGE = `Client commands (talk to a running service):
   coral-discovery lookup <mesh-id>
@@ -28,5 +38,7 @@ export const CLIENT_USAGE = `Client commands (talk to a running service):
 
 Common options: --url <url> (default ${DEFAULT_URL}, env CORAL_DISCOVERY_URL), --json (machine-readable output),
 --timeout <duration> (per request, default 10s; for wait: how long to wait, default 30s).
-Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 unreachable, 5 refused by the service.`;
+Exit codes: 0 ok, 1 other failure, 2 invalid input, 3 not found, 4 unreachable, 5 refused by the service.
+
+${ADMIN_USAGE}`;
 

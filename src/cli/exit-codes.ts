@@ -12,7 +12,7 @@ export const EXIT = {
   notFound: 3,
   /** The service could not be reached in time (`unavailable`, network errors, `deadline_exceeded`, `wait` timing out). */
   unreachable: 4,
-  /** The service refused: `already_exists` (split-brain), `resource_exhausted`, `unimplemented`, ... */
+  /** The service refused: `already_exists` (split-brain), `resource_exhausted`, `unimplemented`, `unauthenticated` (admin token), ... */
   refused: 5,
 } as const;
 
@@ -28,6 +28,7 @@ export function exitCodeFor(error: ConnectError): number {
     case Code.AlreadyExists:
     case Code.ResourceExhausted:
     case Code.PermissionDenied:
+    case Code.Unauthenticated:
     case Code.FailedPrecondition:
     case Code.Unimplemented:
       return EXIT.refused;
@@ -45,4 +46,40 @@ export function describe(error: ConnectError): string {
 
 function codeName(code: Code): string {
   return (Code[code] as string).replace(/[A-Z]/g, (c, i: number) => (i === 0 ? c.toLowerCase() : `_${c.toLowerCase()}`));
+}
+
+/** A bad command line: printed with the command's usage, exit 2. */
+export class UsageError extends Error {}
+
+/** Where a command's failure is reported: stderr, the usage to show for a bad command line, the URL it used. */
+export interface FailureReport {
+  readonly stderr: (text: string) => void;
+  readonly usage: string;
+  readonly target?: { readonly url: string; readonly from: string } | undefined;
+}
+
+/**
+ * Prints why a command failed, one line and never a stack (usage errors with
+ * the usage, RPC failures as code and message, with a hint when nothing
+ * answered at the URL), and returns its exit code.
+ */
+export function reportFailure(error: unknown, report: FailureReport): number {
+  if (error instanceof UsageError || isParseArgsError(error)) {
+    report.stderr(`coral-discovery: ${(error as Error).message}\n\n${report.usage}\n`);
+    return EXIT.invalid;
+  }
+  if (error instanceof ConnectError) {
+    report.stderr(`coral-discovery: ${describe(error)}\n`);
+    if (report.target !== undefined && isNetworkError(error)) {
+      report.stderr(`  no service answered at ${report.target.url} (${report.target.from}); point to it with --url <url> or CORAL_DISCOVERY_URL\n`);
+    }
+    return exitCodeFor(error);
+  }
+  report.stderr(`coral-discovery: ${error instanceof Error ? error.message : String(error)}\n`);
+  return EXIT.failed;
+}
+
+function isParseArgsError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { buildJwks, KeyConfigError } from "../tokens/index.js";
+import { checkTls } from "./tls.js";
 import { optionRows, type Config, type ConfigInput, type OptionKey, type OptionSpec } from "./options.js";
 import { clip, OptionProblem, type ConfigIo, type ParseContext } from "./parsers.js";
 import { didYouMean } from "./suggest.js";
@@ -103,6 +104,7 @@ function build(
   }
   const config = values as Config;
   crossCheck(config, problems);
+  checkTls(config, io, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }

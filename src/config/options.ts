@@ -2,6 +2,7 @@
 // (flags and env), startDiscovery() (typed options), `--help` and the README
 // tables (checked by a test) are all derived from it, so adding an option is
 // adding a row.
+import { adminToken } from "./admin-token.js";
 import { previousKeys, signingKey } from "./keys.js";
 import {
   addressRanges,
@@ -22,7 +23,7 @@ export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Where an option is documented: the README has one table per group. */
-export type OptionGroup = "service" | "limits" | "connections" | "tokens";
+export type OptionGroup = "service" | "limits" | "connections" | "tokens" | "tls";
 
 /** One row of the table. `T` is the configured value, `I` what startDiscovery() accepts besides text. */
 export interface OptionSpec<T, I> extends Parser<T, I> {
@@ -176,6 +177,15 @@ export const OPTIONS = {
     default: 0,
     help: "on SIGTERM/SIGINT, answer `/readyz` 503 for this long before closing the listener (load balancers stop sending first); a second signal skips the wait",
     ...seconds(0, 300),
+  }),
+  reflection: option({
+    flag: "reflection",
+    env: "REFLECTION",
+    arg: "<on|off>",
+    group: "service",
+    default: true,
+    help: "gRPC server reflection (`grpc.reflection.v1` and `v1alpha`), which lets `buf curl` and grpcurl call without a schema; each request message takes a `--rate-lookup` token. `off` removes it: its calls get `unimplemented`",
+    ...onOff(),
   }),
   maxColonies: option({
     flag: "max-colonies",
@@ -408,7 +418,7 @@ export const OPTIONS = {
     arg: "<rate[:burst]>",
     group: "limits",
     default: { perSecond: 200, burst: 400 },
-    help: "lookups and Health per second per address",
+    help: "lookups, Health and gRPC reflection requests (each message on the stream) per second per address",
     ...rate(),
   }),
   rateToken: option({
@@ -429,6 +439,16 @@ export const OPTIONS = {
     help: "lifetime of bootstrap tokens",
     ...integer(1, 3600),
   }),
+  adminToken: option({
+    flag: "admin-token-file",
+    env: "ADMIN_TOKEN",
+    envNote: "the token itself",
+    arg: "<path>",
+    group: "service",
+    default: undefined,
+    help: "file holding the bearer token of the admin API (AdminService; at least 16 characters); without one the admin API is disabled",
+    ...adminToken(),
+  }),
   signingKey: option({
     flag: "signing-key-file",
     env: "DISCOVERY_SIGNING_KEY",
@@ -448,6 +468,26 @@ export const OPTIONS = {
     default: [],
     help: "earlier keys (a JSON array), published in the JWKS, never used to sign",
     ...previousKeys(),
+  }),
+  tlsCert: option({
+    flag: "tls-cert",
+    env: "TLS_CERT_FILE",
+    arg: "<pem>",
+    group: "tls",
+    default: undefined,
+    defaultText: "none (cleartext h2c and HTTP/1.1)",
+    help: "certificate chain (PEM, server certificate first): serve HTTPS on the port, ALPN `h2` and `http/1.1`; needs --tls-key; re-read on SIGHUP",
+    ...optionalPath(),
+  }),
+  tlsKey: option({
+    flag: "tls-key",
+    env: "TLS_KEY_FILE",
+    arg: "<pem>",
+    group: "tls",
+    default: undefined,
+    defaultText: "none",
+    help: "the certificate's private key (PEM, unencrypted); needs --tls-cert; re-read on SIGHUP",
+    ...optionalPath(),
   }),
 };
 

@@ -18,6 +18,8 @@ export interface RateLimiterOptions extends Rate {
 export interface RateLimiter {
   /** Takes one token for `key` at `nowMs`: 0 when allowed, else ms until a token is available. */
   take(key: string, nowMs: number): number;
+  /** Ms until `key` has a token at `nowMs` (0: now), without taking one. */
+  wait(key: string, nowMs: number): number;
   /** Drops buckets that have refilled by `nowMs`; returns how many. */
   prune(nowMs: number): number;
   readonly size: number;
@@ -66,6 +68,12 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
         return 0;
       }
       return Math.ceil((1 - bucket.tokens) / perMs);
+    },
+    wait(key, nowMs) {
+      const bucket = buckets.get(key);
+      if (bucket === undefined) return 0;
+      const tokens = Math.min(burst, bucket.tokens + Math.max(0, nowMs - bucket.updatedMs) * perMs);
+      return tokens >= 1 ? 0 : Math.ceil((1 - tokens) / perMs);
     },
     prune: (nowMs) => prune(nowMs),
     get size() {

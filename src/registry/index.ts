@@ -3,6 +3,8 @@ export type {
   AgentLease,
   EntrySizes,
   ColonyLease,
+  ColonyPage,
+  ColonyQuery,
   Registry,
   RegistryCounts,
   RegistryLimits,

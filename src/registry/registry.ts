@@ -5,6 +5,7 @@
 import { createCounter } from "../limits/counter.js";
 import { RegistryError } from "./errors.js";
 import { createLeaseTable } from "./lease-table.js";
+import { createSortedKeys } from "./sorted-keys.js";
 import type { AgentLease, ColonyLease, Registry, RegistryOptions, RelaySession } from "./types.js";
 
 
@@ -17,6 +18,8 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
   const colonies = createLeaseTable<ColonyLease<C>>();
   const agents = createLeaseTable<AgentLease<A>>();
   const relays = createLeaseTable<RelaySession<R>>();
+  /** Colony mesh ids in order, for paged listing (admin). */
+  const colonyOrder = createSortedKeys((meshId) => colonies.peek(meshId) !== undefined);
   /**
    * The agent keys of each mesh, least recently registered first (a renewal
    * moves its key to the end); expired-but-unswept ones included. With one
@@ -105,6 +108,23 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
       message,
     );
   }
+  /** The active agents of a mesh, in registration order. */
+  function activeAgents(meshId: string, nowMs: number): AgentLease<A>[] {
+    const found: AgentLease<A>[] = [];
+    for (const key of meshAgents.get(meshId) ?? []) {
+      const agent = agents.get(key, nowMs);
+      if (agent !== undefined) found.push(agent);
+    }
+    return found;
+  }
+  function removeAgent(agent: AgentLease<A>): void {
+    const key = agentKey(agent.meshId, agent.agentId);
+    agents.delete(key);
+    agentGone(agent, key);
+  }
+  // Agent ids are unique within a mesh: never equal.
+  const byAgentId = (a: AgentLease<A>, b: AgentLease<A>) => (a.agentId < b.agentId ? -1 : 1);
+
   const budgetFull = (what: string) => () =>
     `the registry is full: its entries take ${totalBytes} of the ${limits.bytes} bytes --max-registry-bytes allows, and ${what}`;
 
@@ -137,6 +157,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
       const lease: ColonyLease<C> = Object.freeze({ meshId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes });
       totalBytes += bytes - (previous?.bytes ?? 0);
       colonies.set(meshId, lease);
+      if (previous === undefined) colonyOrder.add(meshId);
       return lease;
     },
     lookupColony(meshId) {
@@ -237,6 +258,44 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
       totalBytes -= session.bytes;
       ownedRelays.add(session.owner, -1);
       return session;
+    },
+    listColonies({ prefix = "", after, limit }) {
+      const nowMs = now();
+      const start = colonyOrder.seek(prefix, after); // merges first: read keys() after it
+      const keys = colonyOrder.keys();
+      const found: ColonyLease<C>[] = [];
+      for (let i = start; i < keys.length; i++) {
+        const meshId = keys[i] as string;
+        if (!meshId.startsWith(prefix)) break; // the ids with a prefix are contiguous in this order
+        const lease = colonies.get(meshId, nowMs);
+        if (lease === undefined) continue;
+        if (found.length === limit) return { colonies: found, more: true };
+        found.push(lease);
+      }
+      return { colonies: found, more: false };
+    },
+    listAgents(meshId) {
+      return activeAgents(meshId, now()).sort(byAgentId);
+    },
+    agentCount(meshId) {
+      return activeAgents(meshId, now()).length;
+    },
+    evictColony(meshId) {
+      const lease = colonies.get(meshId, now());
+      if (lease === undefined) return undefined;
+      colonies.delete(meshId);
+      totalBytes -= lease.bytes;
+      return lease;
+    },
+    evictAgent(meshId, agentId) {
+      const lease = agents.get(agentKey(meshId, agentId), now());
+      if (lease !== undefined) removeAgent(lease);
+      return lease;
+    },
+    evictAgents(meshId) {
+      const removed = activeAgents(meshId, now()).sort(byAgentId);
+      for (const agent of removed) removeAgent(agent);
+      return removed;
     },
     sweep(nowMs = now(), budget = Infinity) {
       const colonyLeases = sweepColonies(nowMs, budget);

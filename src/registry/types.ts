@@ -75,6 +75,23 @@ export interface SweepResult<C, A, R> {
   readonly complete: boolean;
 }
 
+/** Which colonies `listColonies` returns. */
+export interface ColonyQuery {
+  /** Only mesh ids starting with this text. Default: all. */
+  readonly prefix?: string;
+  /** Only mesh ids after this one (exclusive): the last id of the previous page. */
+  readonly after?: string;
+  /** At most this many colonies. */
+  readonly limit: number;
+}
+
+export interface ColonyPage<C> {
+  /** Active colonies in mesh id order (code-unit order, as `<` compares strings). */
+  readonly colonies: ColonyLease<C>[];
+  /** True when another active colony matching the query follows the last one. */
+  readonly more: boolean;
+}
+
 export interface RegistryCounts {
   readonly colonies: number;
   readonly agents: number;
@@ -123,6 +140,26 @@ export interface Registry<C, A, R> {
    * Default: no cap.
    */
   sweep(nowMs?: number, budget?: number): SweepResult<C, A, R>;
+  /**
+   * A page of active colonies in mesh id order (see ColonyQuery). Costs
+   * O(log n + limit + expired-but-unswept ids skipped), plus O(n) once after
+   * new colonies arrived (they are merged into the sorted order then).
+   */
+  listColonies(query: ColonyQuery): ColonyPage<C>;
+  /** The active agents of `meshId`, in agent id order. O(agents stored for the mesh). */
+  listAgents(meshId: string): AgentLease<A>[];
+  /** How many agents of `meshId` are active. O(agents stored for the mesh). */
+  agentCount(meshId: string): number;
+  /**
+   * Removes the active colony of `meshId` now (its agents stay: see
+   * evictAgents) and returns it; undefined when there is none. The mesh id
+   * is free at once: any pubkey may register it next.
+   */
+  evictColony(meshId: string): ColonyLease<C> | undefined;
+  /** Removes the active agent `agentId` of `meshId` now and returns it; undefined when there is none. */
+  evictAgent(meshId: string, agentId: string): AgentLease<A> | undefined;
+  /** Removes every active agent of `meshId` now and returns them, in agent id order. */
+  evictAgents(meshId: string): AgentLease<A>[];
   /**
    * Active entries of each kind: exact while the clock moves forward; after it
    * went back, entries expiring within one second may still be counted.

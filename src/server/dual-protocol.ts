@@ -5,7 +5,9 @@
 // with SETTINGS + GOAWAY. So a plain TCP server accepts every socket, reads the
 // first bytes, and hands the socket to a non-listening http.Server or
 // http2.Server. A client speaking h2 with prior knowledge must open with the
-// fixed 24-byte preface; anything else is HTTP/1.1.
+// fixed 24-byte preface; anything else is HTTP/1.1. With a certificate, the
+// same port speaks TLS instead (./tls-front.ts): ALPN picks the server, and
+// every budget and deadline below applies to the decrypted sockets as well.
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
@@ -14,6 +16,7 @@ import { addressKey, normalizeIp } from "../net/address.js";
 import { createConnectionSlots, isRefusal, type ConnectionSlot } from "./connection-slots.js";
 import { headerListSize } from "./header-size.js";
 import { createStreamBudget } from "./stream-budget.js";
+import { createTlsFront, type TlsPair } from "./tls-front.js";
 
 /** Tuning for {@link createDualProtocolServerFactory}; the daemon takes every value from its configuration. */
 export interface DualProtocolOptions {
@@ -70,6 +73,13 @@ export interface DualProtocolOptions {
 export interface DualProtocolHooks {
   /** Addresses exempt from the per-address connection and stream caps (trusted proxies: all their clients share the address). */
   isExempt?: (ip: string) => boolean;
+  /**
+   * Serve TLS with this certificate chain and key (PEM) instead of cleartext:
+   * ALPN offers `h2` and `http/1.1`; a client without ALPN gets HTTP/1.1.
+   * Every budget and deadline applies as without TLS; the sniff deadline
+   * covers the handshake instead.
+   */
+  tls?: TlsPair;
 }
 
 /** What the factory really returns: a TCP server plus the hooks Fastify's close logic looks for. */
@@ -82,6 +92,16 @@ export type DualProtocolServer = net.Server & {
   closeHttp2Sessions(): void;
   /** Open connections now (for metrics): all of them (sniffing ones included), the idle ones, and HTTP/2 sessions. */
   connectionStats(): { open: number; idle: number; http2Sessions: number };
+  /** Whether it serves TLS (created with `hooks.tls`). */
+  readonly secure: boolean;
+  /**
+   * Replaces the certificate and key for connections accepted from now on;
+   * open connections keep theirs. Throws when OpenSSL refuses the pair, or
+   * when the server was created without TLS.
+   */
+  setSecureContext(pair: TlsPair): void;
+  /** The certificate and key new connections get; undefined without TLS. */
+  servedPair(): TlsPair | undefined;
 };
 
 const OPTION_NAMES = [
@@ -253,28 +273,50 @@ function createDualProtocolServer(
   });
 
   // Sockets not yet handed over belong to neither h1 nor h2, so only we can
-  // close them when the app shuts down.
+  // close them when the app shuts down. (With TLS: the TCP socket, which
+  // takes the TLS socket over it down with it.)
   const sniffing = new Set<net.Socket>();
+  const secure =
+    hooks.tls === undefined
+      ? undefined
+      : createTlsFront<Admission>(hooks.tls, (socket, admission, negotiated) => handOver(socket, negotiated, admission));
   // allowHalfOpen and noDelay match what http.createServer uses for its own sockets.
-  const front = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    const admitted = slots.admit(normalizeIp(socket.remoteAddress), () => socket.destroy());
+  const front = net.createServer({ allowHalfOpen: true, noDelay: true }, (raw) => {
+    const admitted = slots.admit(normalizeIp(raw.remoteAddress), () => raw.destroy());
     if (isRefusal(admitted)) {
-      socket.destroy();
+      raw.destroy();
       return;
     }
     const slot = admitted;
-    socket.once("close", () => slot.release());
-    sniffing.add(socket);
+    raw.once("close", () => slot.release());
+    sniffing.add(raw);
+    // One deadline from accept to the hand-over: for sniffing, or for the TLS handshake.
+    const admission: Admission = {
+      slot,
+      raw,
+      deadline: o.sniffTimeoutMs > 0 ? setTimeout(() => raw.destroy(), o.sniffTimeoutMs) : undefined,
+    };
+    raw.once("close", () => {
+      clearTimeout(admission.deadline);
+      sniffing.delete(raw);
+    });
+    if (secure === undefined) {
+      sniff(raw, admission);
+      return;
+    }
+    // As on Node's HTTPS servers: a client's FIN closes the connection (the TLS
+    // socket inherits this), so one that gives up mid-handshake frees its slot.
+    raw.allowHalfOpen = false;
+    secure.accept(raw, admission);
+  });
+
+  /** Reads the first bytes of `socket` to tell HTTP/1.1 from h2 prior knowledge, then hands it over. */
+  function sniff(socket: net.Socket, admission: Admission): void {
     let received: Buffer = Buffer.alloc(0);
-    const deadline =
-      o.sniffTimeoutMs > 0 ? setTimeout(() => socket.destroy(), o.sniffTimeoutMs) : undefined;
     const stopSniffing = () => {
-      clearTimeout(deadline);
-      sniffing.delete(socket);
       socket.removeListener("data", onData);
       socket.removeListener("error", onError);
       socket.removeListener("end", onEnd);
-      socket.removeListener("close", stopSniffing);
     };
     // Without an 'error' listener an ECONNRESET here would crash the process.
     const onError = () => socket.destroy();
@@ -290,28 +332,34 @@ function createDualProtocolServer(
       // Give the bytes back so the chosen server parses the stream from byte 0.
       socket.pause();
       socket.unshift(received);
-      if (protocol === "h2") {
-        // Like sockets of http2.createServer: a client FIN closes the socket.
-        socket.allowHalfOpen = false;
-        // No resume(): the Http2Session replays socket.readableLength itself on
-        // the next tick; resuming would let the stream swallow those bytes
-        // and the client would see a framing error.
-        handingOver = slot;
-        h2.emit("connection", socket);
-        handingOver = undefined;
-      } else {
-        // An idle keep-alive socket is closed as Node's closeIdleConnections does.
-        h1Slots.set(socket, slot);
-        h1.emit("connection", socket);
-        // http.Server never resumes a paused socket; without this it hangs.
-        socket.resume();
-      }
+      handOver(socket, protocol, admission);
     }
     socket.on("data", onData);
     socket.on("error", onError);
     socket.on("end", onEnd);
-    socket.on("close", stopSniffing);
-  });
+  }
+
+  /** Gives `socket` (TCP, or TLS over it) to the HTTP/1.1 or HTTP/2 server. */
+  function handOver(socket: net.Socket, protocol: "h1" | "h2", { slot, raw, deadline }: Admission): void {
+    clearTimeout(deadline);
+    sniffing.delete(raw);
+    if (protocol === "h2") {
+      // Like sockets of http2.createServer: a client FIN closes the socket.
+      socket.allowHalfOpen = false;
+      // No resume(): the Http2Session replays socket.readableLength itself on
+      // the next tick; resuming would let the stream swallow those bytes
+      // and the client would see a framing error.
+      handingOver = slot;
+      h2.emit("connection", socket);
+      handingOver = undefined;
+    } else {
+      // An idle keep-alive socket is closed as Node's closeIdleConnections does.
+      h1Slots.set(socket, slot);
+      h1.emit("connection", socket);
+      // http.Server never resumes a paused socket; without this it hangs.
+      socket.resume();
+    }
+  }
 
   // http.Server starts connection tracking (closeIdleConnections,
   // closeAllConnections, the headers/request timeout checker) only on its own
@@ -332,6 +380,7 @@ function createDualProtocolServer(
     h1.closeIdleConnections();
   };
   const netClose = front.close.bind(front);
+  let served = hooks.tls;
   return Object.assign(front, {
     closeIdleConnections,
     closeAllConnections: () => {
@@ -343,6 +392,13 @@ function createDualProtocolServer(
       for (const session of sessions) session.close();
     },
     connectionStats: () => ({ open: slots.size, idle: slots.idle, http2Sessions: sessions.size }),
+    secure: secure !== undefined,
+    setSecureContext: (pair: TlsPair) => {
+      if (secure === undefined) throw new Error("this server was created without TLS: there is no certificate to replace");
+      secure.setSecureContext(pair);
+      served = pair;
+    },
+    servedPair: () => served,
     // http.Server#close also drops idle keep-alive sockets and stops the
     // timeout checker; do the same so close() finishes even with
     // `forceCloseConnections: false`.
@@ -352,6 +408,14 @@ function createDualProtocolServer(
       return netClose(callback);
     },
   });
+}
+
+/** An admitted TCP socket on its way to h1 or h2. */
+interface Admission {
+  readonly slot: ConnectionSlot;
+  readonly raw: net.Socket;
+  /** Destroys the socket unless it is handed over first (sniffTimeoutMs from accept). */
+  readonly deadline: NodeJS.Timeout | undefined;
 }
 
 /** What the server keeps for each HTTP/2 session it admitted. */

@@ -1,6 +1,6 @@
 import { toBinary, type DescEnum, type DescExtension, type DescFile, type DescMessage } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectError, ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import {
   file_grpc_reflection_v1_reflection,
   ServerReflection as ServerReflectionV1,
@@ -26,7 +26,8 @@ import {
  *
  * @throws Error when two different files define the same fully-qualified name.
  */
-export function registerReflection(router: ConnectRouter, files: readonly DescFile[]): void {
+export function registerReflection(router: ConnectRouter, files: readonly DescFile[], options: ReflectionOptions = {}): void {
+  const { admit } = options;
   const index = createReflectionIndex([
     ...files,
     file_grpc_reflection_v1_reflection,
@@ -37,14 +38,25 @@ export function registerReflection(router: ConnectRouter, files: readonly DescFi
   // generated request types satisfy and whose answers are valid init shapes for both
   // response types, so the compiler checks the one implementation against both services.
   const impl = {
-    async *serverReflectionInfo(requests: AsyncIterable<ReflectionRequest>) {
+    async *serverReflectionInfo(requests: AsyncIterable<ReflectionRequest>, ctx: HandlerContext) {
       for await (const request of requests) {
+        const refused = admit?.(ctx);
+        if (refused !== undefined) throw refused;
         yield answer(index, request);
       }
     },
   };
   router.service(ServerReflectionV1, impl);
   router.service(ServerReflectionV1alpha, impl);
+}
+
+export interface ReflectionOptions {
+  /**
+   * Asked before each request message on a stream is answered: undefined lets
+   * it through, an error ends the stream with it (a rate limit, for example).
+   * Default: every message is answered.
+   */
+  readonly admit?: (ctx: HandlerContext) => ConnectError | undefined;
 }
 
 /** `ServerReflectionRequest` of either protocol version, without its type name. */

@@ -7,7 +7,7 @@ import type { Step } from "./call.js";
 export interface RateLimits {
   /** RegisterColony, RegisterAgent, RequestRelay, ReleaseRelay and the rendezvous writes. */
   readonly register: Rate;
-  /** LookupColony, LookupAgent, Health, PollBootstrapRendezvous. */
+  /** LookupColony, LookupAgent, Health, PollBootstrapRendezvous, and each request message of gRPC reflection. */
   readonly lookup: Rate;
   /** CreateBootstrapToken. */
   readonly token: Rate;
@@ -27,6 +27,9 @@ const KIND: ReadonlyMap<string, Kind> = new Map(Object.entries({
   Health: "lookup",
   PollBootstrapRendezvous: "lookup",
   CreateBootstrapToken: "token",
+  // gRPC server reflection (v1 and v1alpha), charged per request message on its
+  // bidi stream: each answer is ~150 times the size of its question.
+  ServerReflectionInfo: "lookup",
 } satisfies Record<string, Kind>));
 
 const NOUN: Record<Kind, string> = { register: "registrations", lookup: "lookups", token: "token requests" };
@@ -41,7 +44,7 @@ export interface RateLimit {
 }
 
 /**
- * Throttles DiscoveryService calls per client address (the trusted-proxy
+ * Throttles DiscoveryService calls and reflection requests per client address (the trusted-proxy
  * derived one), except from addresses `isExempt` accepts
  * (`--rate-limit-exempt`). Over budget: `resource_exhausted` with a
  * `Retry-After` header (seconds; a trailer over gRPC) and a message saying

@@ -339,7 +339,7 @@ t.test("compression bombs are refused without the process growing", async (t) =>
   await assertServing(t, server);
 });
 
-t.test("a flood of 2,000 connections over --max-connections 100: extra ones dropped, service back once they close", async (t) => {
+t.test("a flood of 2,000 idle connections over --max-connections 100: never more than 100 held, an honest request is served at once", async (t) => {
   const server = await startServer(t, { maxConnections: 100, maxConnectionsPerIp: 0, headersTimeoutMs: 10_000, requestTimeoutMs: 10_000 });
   const sockets: net.Socket[] = [];
   let closed = 0;
@@ -360,12 +360,10 @@ t.test("a flood of 2,000 connections over --max-connections 100: extra ones drop
   while (closed < 1900 && Date.now() < deadline) await sleep(50);
   t.ok(closed >= 1900, `${closed} of 2,000 connections were dropped at once`);
   t.ok((await server.connections()) <= 100, `the server holds ${await server.connections()} (at most 100)`);
-  const refused = await httpRequest(server.port, "/health", {}, undefined, { method: "GET", timeoutMs: 2000 });
-  t.ok(isFailure(refused), `a request while full is refused (${statusOf(refused)})`);
-  for (const socket of sockets) socket.destroy();
-  while ((await server.connections()) > 0 && Date.now() < deadline + 3000) await sleep(20);
+  // Full of idle sockets: the one idle the longest is closed to admit a newcomer (--max-connections).
   const { verdict } = await connectJson(server, M.health.output, "Health", {});
-  t.equal(verdict.code, "ok", "once the flood is gone a legitimate request succeeds");
+  t.equal(verdict.code, "ok", "a legitimate request while full is served");
+  t.ok((await server.connections()) <= 100, `the server still holds at most 100 (${await server.connections()})`);
 });
 
 t.test("an h2c stream refused for size is cut, so its session goes on and closes gracefully at once", async (t) => {

@@ -177,7 +177,9 @@ t.test(
     const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
     t.same(failures.slice(0, 10), [], `all ${latencies.length} legitimate calls succeed (${failures.length} failed)`);
     t.ok(latencies.length >= 40, `legitimate traffic ran throughout (${latencies.length} calls)`);
-    t.ok(at(0.99) < 250, `legitimate latency p50 ${at(0.5).toFixed(1)} ms, p99 ${at(0.99).toFixed(1)} ms, max ${at(1).toFixed(1)} ms`);
+    // A call held up by the slow sockets would wait for one of their timeouts (>= 1 s); anything
+    // below that is scheduling noise on a shared machine (p99 is ~10 ms when the machine is quiet).
+    t.ok(at(0.99) < HEADERS_TIMEOUT_S * 1000, `legitimate latency p50 ${at(0.5).toFixed(1)} ms, p99 ${at(0.99).toFixed(1)} ms, max ${at(1).toFixed(1)} ms`);
     const left = await server.connections();
     t.ok(left <= 2, `only the legitimate keep-alive connections remain (${left})`);
   },

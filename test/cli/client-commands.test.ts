@@ -549,3 +549,9 @@ t.test("an interrupt during wait ends it with exit 4, the cancelled attempt as t
   t.equal(stdout, "");
   t.match(stderr, new RegExp(`^coral-discovery: ${stub.url.replace(/\./g, "\\.")} was not healthy within 30s \\(canceled: `));
 });
+
+t.test("admin is dispatched to the admin commands", async (t) => {
+  const run = await runCli(["admin"]);
+  t.equal(run.code, 2);
+  t.match(run.stderr, /admin needs a command: list, show, evict or stats\n\nAdmin commands/);
+});

@@ -1,6 +1,6 @@
 import t from "tap";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { EXIT, describe, exitCodeFor } from "../../src/cli/exit-codes.js";
+import { EXIT, describe, exitCodeFor, reportFailure, UsageError } from "../../src/cli/exit-codes.js";
 
 const withCause = (code: Code, cause: unknown) => new ConnectError("failed", code, undefined, undefined, cause);
 const systemError = (code: string) => Object.assign(new Error(`${code} happened`), { code });
@@ -33,7 +33,7 @@ t.test("every Connect code maps to its exit code", async (t) => {
     [Code.Internal]: EXIT.failed,
     [Code.Unavailable]: EXIT.unreachable,
     [Code.DataLoss]: EXIT.failed,
-    [Code.Unauthenticated]: EXIT.failed,
+    [Code.Unauthenticated]: EXIT.refused, // a missing or wrong admin token
   };
   const codes = Object.values(Code).filter((v): v is Code => typeof v === "number");
   t.equal(codes.length, 16, "all of them");
@@ -104,4 +104,23 @@ t.test("describe gives the Connect code name and the raw message, never a stack"
 t.test("describe calls a code Connect does not know unknown", async (t) => {
   t.equal(describe(new ConnectError("odd", 99 as Code)), "unknown: odd");
   t.equal(describe(new ConnectError("zero", 0 as Code)), "unknown: zero");
+});
+
+t.test("reportFailure prints one line per failure, never a stack, and returns the exit code", async (t) => {
+  const run = (error: unknown, target?: { url: string; from: string }) => {
+    let text = "";
+    const code = reportFailure(error, { stderr: (s) => (text += s), usage: "usage: here", target });
+    return { code, text };
+  };
+  t.same(run(new UsageError("bad flag")), { code: EXIT.invalid, text: "coral-discovery: bad flag\n\nusage: here\n" });
+  const parseError = Object.assign(new TypeError("Unknown option '--x'"), { code: "ERR_PARSE_ARGS_UNKNOWN_OPTION" });
+  t.same(run(parseError), { code: EXIT.invalid, text: "coral-discovery: Unknown option '--x'\n\nusage: here\n" });
+  t.same(run(new ConnectError("no such mesh", Code.NotFound), { url: "http://x", from: "--url" }), { code: EXIT.notFound, text: "coral-discovery: not_found: no such mesh\n" });
+  const unreachable = run(withCause(Code.Unavailable, systemError("ECONNREFUSED")), { url: "http://127.0.0.1:1", from: "the default" });
+  t.equal(unreachable.code, EXIT.unreachable);
+  t.match(unreachable.text, /no service answered at http:\/\/127\.0\.0\.1:1 \(the default\); point to it with --url/);
+  t.notMatch(run(withCause(Code.Unavailable, systemError("ECONNREFUSED"))).text, /no service answered/, "no hint without a URL");
+  t.same(run(new Error("disk full")), { code: EXIT.failed, text: "coral-discovery: disk full\n" });
+  t.same(run("a string"), { code: EXIT.failed, text: "coral-discovery: a string\n" });
+  t.same(run(Object.assign(new Error("x"), { code: 42 })), { code: EXIT.failed, text: "coral-discovery: x\n" }, "a non-string code is no parse error");
 });

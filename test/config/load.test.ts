@@ -268,3 +268,13 @@ t.test("switches read the same words from env and flags: on/off, true/false, 1/0
     t.equal(loadConfig([], { PUBKEY_CHECK: word }).pubkeyCheck, value, `PUBKEY_CHECK=${word}`);
   }
 });
+
+t.test("--reflection (env REFLECTION) is on unless switched off, and rejects other words", async (t) => {
+  t.equal(loadConfig([], {}).reflection, true, "on by default");
+  t.equal(loadConfig(["--reflection", "off"], {}).reflection, false);
+  t.equal(loadConfig([], { REFLECTION: "off" }).reflection, false);
+  t.equal(loadConfig(["--reflection", "on"], { REFLECTION: "off" }).reflection, true, "the flag wins over the env var");
+  t.equal(resolveConfig({ reflection: false }).reflection, false, "typed");
+  t.equal(resolveConfig({ reflection: "off" }).reflection, false, "as text");
+  t.throws(() => loadConfig(["--reflection", "maybe"], {}), /--reflection/);
+});

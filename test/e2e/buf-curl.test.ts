@@ -154,3 +154,12 @@ t.test("with the colony registered", async (group) => {
     t.type(body.uptimeSeconds, "string", "int64 is a JSON string");
   });
 });
+
+t.test("with --reflection off, buf curl --list-services fails (unimplemented), and calls work with --schema", async (t) => {
+  const bare = await startServer(t, { reflection: false });
+  const listed = await bufCurl(["--list-services", bare.url]);
+  t.not(listed.code, 0, "buf curl --list-services fails");
+  t.match(listed.stderr, /unimplemented/i, listed.stderr);
+  const body = json(t, await bufCurl(["--schema", "proto", "--protocol", "grpc", "--http2-prior-knowledge", "--data", "{}", `${bare.url}/${SERVICE}/Health`]));
+  t.equal(body.status, "ok", "the RPCs are still served");
+});

@@ -34,7 +34,9 @@ t.test("a token minted over Connect JSON verifies with node:crypto against the s
 
   const jwksRes = await fetch(`${server.url}/.well-known/jwks.json`);
   t.equal(jwksRes.headers.get("content-type"), "application/json");
-  t.equal(jwksRes.headers.get("cache-control"), "public, max-age=300");
+  t.equal(jwksRes.headers.get("cache-control"), "no-cache", "a generated key: clients revalidate");
+  const etag = jwksRes.headers.get("etag") ?? "";
+  t.equal((await fetch(`${server.url}/.well-known/jwks.json`, { headers: { "if-none-match": etag } })).status, 304, "by ETag");
   const jwks = (await jwksRes.json()) as { keys: { kid: string; kty: string; crv: string; x: string }[] };
   t.equal(jwks.keys.length, 1, "never empty: a generated key is published");
 

@@ -48,3 +48,17 @@ t.test("new keys also prune a little, so a flood of addresses does not grow stat
   for (let i = 0; i < 10_000; i++) limiter.take(`ip-${i}`, i * 20);
   t.ok(limiter.size < 10, `size ${limiter.size}`);
 });
+
+t.test("wait says how long until a key has a token, without taking one", async (t) => {
+  const limiter = createRateLimiter({ perSecond: 1, burst: 2 });
+  t.equal(limiter.wait("a", 0), 0, "an unknown key has its burst");
+  t.equal(limiter.size, 0, "and asking creates no bucket");
+  t.equal(limiter.take("a", 0), 0);
+  t.equal(limiter.wait("a", 0), 0, "one token left");
+  t.equal(limiter.wait("a", 0), 0, "asking again does not take it");
+  t.equal(limiter.take("a", 0), 0);
+  t.equal(limiter.wait("a", 0), 1000);
+  t.equal(limiter.wait("a", 400), 600, "refilling as time passes");
+  t.equal(limiter.wait("a", 1000), 0);
+  t.equal(limiter.wait("a", -5), 1000, "a clock gone back refills nothing");
+});

@@ -434,3 +434,107 @@ t.test("a relay session id created again (its old session expired, not swept) re
   t.ok(registry.createRelaySession("s2", "m", {}, "198.51.100.1"), "and its owner's quota is back");
   t.throws(() => registry.createRelaySession("s3", "m", {}, "198.51.100.2"), /already holds 1 open relay sessions/, "the new owner holds one");
 });
+
+t.test("admin: listColonies pages through active colonies in mesh id order, the token being the last id", async (t) => {
+  const { clock, registry } = setup();
+  for (const id of ["mesh-c", "mesh-a", "other", "mesh-b", "mesh-d"]) registry.registerColony(id, "key", { endpoints: [] });
+  const first = registry.listColonies({ limit: 2 });
+  t.same(first.colonies.map((c) => c.meshId), ["mesh-a", "mesh-b"]);
+  t.equal(first.more, true);
+  const second = registry.listColonies({ limit: 2, after: "mesh-b" });
+  t.same(second.colonies.map((c) => c.meshId), ["mesh-c", "mesh-d"]);
+  t.equal(second.more, true);
+  const third = registry.listColonies({ limit: 2, after: "mesh-d" });
+  t.same(third.colonies.map((c) => c.meshId), ["other"]);
+  t.equal(third.more, false);
+  t.same(registry.listColonies({ limit: 10, prefix: "mesh-" }).colonies.map((c) => c.meshId), ["mesh-a", "mesh-b", "mesh-c", "mesh-d"]);
+  t.same(registry.listColonies({ limit: 3, prefix: "mesh-", after: "mesh-b" }).colonies.map((c) => c.meshId), ["mesh-c", "mesh-d"]);
+  t.same(registry.listColonies({ limit: 3, prefix: "nothing" }), { colonies: [], more: false });
+  const page = registry.listColonies({ limit: 1, prefix: "mesh-d" });
+  t.same(page.colonies.map((c) => c.meshId), ["mesh-d"]);
+  t.equal(page.more, false, "no further colony has the prefix");
+  clock.advance(1);
+  const renewed = registry.registerColony("mesh-a", "key", { endpoints: ["1.2.3.4:1"] });
+  t.equal(registry.listColonies({ limit: 1 }).colonies[0], renewed, "a renewal is listed once, as renewed");
+});
+
+t.test("admin: expired colonies are never listed, swept or not, and a page never ends on a token pointing at nothing", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("mesh-a", "key", { endpoints: [] });
+  registry.registerColony("mesh-b", "key", { endpoints: [] });
+  clock.advance(TTL_MS / 2);
+  registry.registerColony("mesh-c", "key", { endpoints: [] });
+  registry.registerColony("mesh-a", "key", { endpoints: [] });
+  clock.advance(TTL_MS / 2);
+  const page = registry.listColonies({ limit: 1 });
+  t.same(page.colonies.map((c) => c.meshId), ["mesh-a"]);
+  t.equal(page.more, true, "mesh-c follows, mesh-b (expired) is skipped");
+  t.same(registry.listColonies({ limit: 5 }).colonies.map((c) => c.meshId), ["mesh-a", "mesh-c"]);
+  registry.sweep();
+  registry.registerColony("mesh-e", "key", { endpoints: [] }); // a merge drops the swept id
+  t.same(registry.listColonies({ limit: 5 }).colonies.map((c) => c.meshId), ["mesh-a", "mesh-c", "mesh-e"]);
+  clock.advance(TTL_MS);
+  t.same(registry.listColonies({ limit: 5 }), { colonies: [], more: false }, "all expired");
+  const last = registry.listColonies({ limit: 1, after: "mesh-a" });
+  t.same(last.colonies, []);
+});
+
+t.test("admin: listAgents and agentCount see only a mesh's active agents, in agent id order", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerAgent("mesh-a", "zeta", "k", { note: "z" }, "ip1");
+  registry.registerAgent("mesh-a", "alpha", "k", { note: "a" }, "ip1");
+  registry.registerAgent("mesh-b", "other", "k", { note: "o" }, "ip1");
+  t.same(registry.listAgents("mesh-a").map((a) => a.agentId), ["alpha", "zeta"]);
+  t.equal(registry.agentCount("mesh-a"), 2);
+  t.equal(registry.agentCount("mesh-none"), 0);
+  t.same(registry.listAgents("mesh-none"), []);
+  clock.advance(TTL_MS / 2);
+  registry.registerAgent("mesh-a", "zeta", "k", { note: "z" }, "ip1");
+  clock.advance(TTL_MS / 2);
+  t.same(registry.listAgents("mesh-a").map((a) => a.agentId), ["zeta"], "alpha expired, without a sweep");
+  t.equal(registry.agentCount("mesh-a"), 1);
+  registry.registerAgent("mesh-a", "beta", "k", { note: "b" }, "ip1");
+  registry.registerAgent("mesh-a", "gamma", "k", { note: "g" }, "ip1");
+  t.same(registry.listAgents("mesh-a").map((a) => a.agentId), ["beta", "gamma", "zeta"]);
+});
+
+t.test("admin: evictColony removes the active colony at once, frees its bytes and the mesh id, and keeps its agents", async (t) => {
+  const { clock, registry } = setup();
+  registry.registerColony("mesh-a", "key-1", { endpoints: [] });
+  registry.registerAgent("mesh-a", "agent-1", "k", { note: "" }, "ip1");
+  const before = registry.counts();
+  const evicted = registry.evictColony("mesh-a");
+  t.equal(evicted?.pubkey, "key-1");
+  t.equal(registry.lookupColony("mesh-a"), undefined);
+  t.equal(registry.counts().colonies, 0);
+  t.equal(registry.counts().bytes, before.bytes - 100);
+  t.equal(registry.agentCount("mesh-a"), 1, "the agents stay");
+  t.equal(registry.evictColony("mesh-a"), undefined, "nothing left to evict");
+  t.same(registry.listColonies({ limit: 5 }).colonies, []);
+  t.equal(registry.registerColony("mesh-a", "key-2", { endpoints: [] }).pubkey, "key-2", "another pubkey may take the mesh at once");
+  t.same(registry.listColonies({ limit: 5 }).colonies.map((c) => c.meshId), ["mesh-a"]);
+  clock.advance(TTL_MS);
+  t.equal(registry.evictColony("mesh-a"), undefined, "an expired colony is not evicted (it is gone already)");
+  t.same(registry.sweep().colonies.map((c) => c.meshId), ["mesh-a"], "and the sweeper still frees it");
+});
+
+t.test("admin: evictAgent and evictAgents remove active agents at once and free their quota and bytes", async (t) => {
+  const { clock } = setup();
+  const registry = create<unknown, unknown, unknown>(clock.now, { agentsPerMeshPerOwner: 2, agentsPerMesh: 2 });
+  registry.registerAgent("mesh-a", "a1", "k", {}, "ip1");
+  registry.registerAgent("mesh-a", "a2", "k", {}, "ip1");
+  registry.registerAgent("mesh-b", "b1", "k", {}, "ip1");
+  t.throws(() => registry.registerAgent("mesh-a", "a3", "k", {}, "ip1"), { code: "capacity_exceeded" });
+  t.equal(registry.evictAgent("mesh-a", "a1")?.agentId, "a1");
+  t.equal(registry.evictAgent("mesh-a", "a1"), undefined, "already gone");
+  t.equal(registry.lookupAgent("mesh-a", "a1"), undefined);
+  t.ok(registry.registerAgent("mesh-a", "a3", "k", {}, "ip1"), "the quota and the mesh's slot are free again");
+  t.same(registry.evictAgents("mesh-a").map((a) => a.agentId), ["a2", "a3"]);
+  t.equal(registry.agentCount("mesh-a"), 0);
+  t.equal(registry.agentCount("mesh-b"), 1, "other meshes untouched");
+  t.equal(registry.counts().agents, 1);
+  t.equal(registry.counts().bytes, 100);
+  t.same(registry.evictAgents("mesh-a"), []);
+  clock.advance(TTL_MS);
+  t.equal(registry.evictAgent("mesh-b", "b1"), undefined, "expired agents are not evicted");
+});

@@ -111,3 +111,12 @@ t.test("a newcomer refused by its address cap reclaims nothing", async (t) => {
   t.match(connect(slots, "198.51.100.1").refusal, { reason: "address" });
   t.notOk(a.reclaimed);
 });
+
+t.test("releasing one of an address's connections frees one slot of its cap, not all", async (t) => {
+  const slots = createConnectionSlots({ maxConnections: 0, caps: caps(2, 0, 0) });
+  const first = connect(slots, "198.51.100.1");
+  t.ok(connect(slots, "198.51.100.1").slot);
+  first.slot?.release();
+  t.ok(connect(slots, "198.51.100.1").slot, "one slot back");
+  t.match(connect(slots, "198.51.100.1").refusal, { reason: "address" }, "the other is still held");
+});

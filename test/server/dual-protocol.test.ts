@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
+import fastify from "fastify";
 import { createDualProtocolServerFactory, type DualProtocolServer } from "../../src/server/dual-protocol.js";
 import {
   TOLERANCE_MS,
@@ -618,4 +619,33 @@ t.test("connectionStats counts open, idle and HTTP/2 connections as they come an
   t.ok(await waitFor(async () => stats().idle === 2), "both idle once answered");
   session.close();
   t.ok(await waitFor(async () => stats().http2Sessions === 0 && stats().open === 1), "the h2 session is gone");
+});
+
+t.test("an h2 answer with trailers, given before the client finished sending, keeps its trailers; then the stream is reset NO_ERROR", async (t) => {
+  const app = fastify({ serverFactory: createDualProtocolServerFactory(OPTIONS) });
+  // Answers at once, without reading the body, as a gRPC stream that ends in error does.
+  app.addHook("onRequest", async (_req, reply) => {
+    reply.hijack();
+    reply.raw.writeHead(200, { "content-type": "application/grpc" });
+    reply.raw.write("answer");
+    reply.raw.addTrailers({ "grpc-status": "8", "retry-after": "1" });
+    reply.raw.end();
+  });
+  t.teardown(async () => {
+    (app.server as unknown as DualProtocolServer).closeAllConnections();
+    await app.close();
+  });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const session = h2Connect(t, (app.server.address() as net.AddressInfo).port);
+  const ended = await new Promise<{ trailers: http2.IncomingHttpHeaders | undefined; rstCode: number | undefined }>((resolve) => {
+    const req = session.request({ ":method": "POST", ":path": "/stream" });
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    req.on("trailers", (h) => (trailers = h));
+    req.on("close", () => resolve({ trailers, rstCode: req.rstCode }));
+    req.on("error", () => {});
+    req.resume();
+    req.write("still sending"); // never finished
+  });
+  t.match(ended.trailers, { "grpc-status": "8", "retry-after": "1" }, "the trailers arrived");
+  t.equal(ended.rstCode, http2.constants.NGHTTP2_NO_ERROR, "then the unfinished request was cut with NO_ERROR");
 });

@@ -5,12 +5,14 @@ import {
   file_google_protobuf_timestamp,
   type FileDescriptorProto,
 } from "@bufbuild/protobuf/wkt";
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport, type HandlerContext } from "@connectrpc/connect";
 import t from "tap";
 import { DiscoveryService, file_coral_discovery_v1_discovery } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { registerReflection } from "../../src/server/reflection.js";
+import { registerReflection, type ReflectionOptions } from "../../src/server/reflection.js";
+import { createRateLimit } from "../../src/service/rate-limit.js";
+import { createFakeClock } from "../fixtures/clock.js";
 
 const DISCOVERY_FILE = "coral/discovery/v1/discovery.proto";
 const TIMESTAMP_FILE = "google/protobuf/timestamp.proto";
@@ -403,4 +405,71 @@ t.test("extensions are found by extendee and number, and listed per type", async
     extensionNumber: [150],
   });
   t.equal(descriptorsOf(received[2])[0]?.name, "x/ext.proto");
+});
+
+/**
+ * Sends `count` list_services requests on one v1 stream served with `options`,
+ * half-closes, and returns how many were answered and the error the stream
+ * ended with, if any.
+ */
+async function flood(options: ReflectionOptions, count: number, version: "v1" | "v1alpha" = "v1") {
+  const transport = createRouterTransport((router) => registerReflection(router, [file_coral_discovery_v1_discovery], options));
+  const requests = createQueue<Request>();
+  const service = version === "v1" ? v1.ServerReflection : v1alpha.ServerReflection;
+  const answers = createClient(service, transport).serverReflectionInfo(requests.iterable);
+  for (let i = 0; i < count; i++) requests.push({ messageRequest: { case: "listServices", value: "" } });
+  requests.close();
+  let answered = 0;
+  try {
+    for await (const answer of answers) {
+      if (answer.messageResponse.case === "listServicesResponse") answered++;
+    }
+    return { answered, error: undefined };
+  } catch (error) {
+    return { answered, error: ConnectError.from(error) };
+  }
+}
+
+const IP = "198.51.100.7";
+
+t.test("admit is asked once per request message, with the call's context, before it is answered", async (t) => {
+  const seen: string[] = [];
+  const admit = (ctx: HandlerContext) => (seen.push(`${ctx.service.typeName}/${ctx.method.name}`), undefined);
+  t.same(await flood({ admit }, 3), { answered: 3, error: undefined });
+  t.same(seen, Array(3).fill("grpc.reflection.v1.ServerReflection/ServerReflectionInfo"));
+});
+
+t.test("a refusal ends the stream with that error; the messages before it were answered", async (t) => {
+  let left = 2;
+  const admit = () => (left-- > 0 ? undefined : new ConnectError("no more", Code.ResourceExhausted));
+  const { answered, error } = await flood({ admit }, 5);
+  t.equal(answered, 2);
+  t.equal(error?.code, Code.ResourceExhausted);
+  t.equal(error?.rawMessage, "no more");
+});
+
+t.test("metered by the lookup rate limit on an injected clock: a burst of N answers N messages, then resource_exhausted with Retry-After", async (t) => {
+  for (const version of ["v1", "v1alpha"] as const) {
+    const clock = createFakeClock();
+    const lookup = { perSecond: 2, burst: 4 };
+    const limit = createRateLimit({ register: lookup, lookup, token: lookup }, clock.now, () => false);
+    const admit = (ctx: HandlerContext) => limit.check(ctx.method.name, IP);
+    const first = await flood({ admit }, 5, version);
+    t.equal(first.answered, 4, `${version}: the burst of 4`);
+    t.equal(first.error?.code, Code.ResourceExhausted, `${version}: the fifth message ends the stream`);
+    t.match(first.error?.rawMessage, /at most 2 lookups per second \(bursts of 4\)/);
+    t.equal(first.error?.metadata.get("retry-after"), "1");
+    const next = await flood({ admit }, 1, version);
+    t.same([next.answered, next.error?.code], [0, Code.ResourceExhausted], `${version}: a new stream gets no free answer`);
+    t.equal(limit.check("Health", IP)?.code, Code.ResourceExhausted, `${version}: the budget is the one Health uses`);
+    clock.advance(1_000);
+    const later = await flood({ admit }, 3, version);
+    t.same([later.answered, later.error?.code], [2, Code.ResourceExhausted], `${version}: refilled at 2 per second`);
+  }
+});
+
+t.test("an exempt address is never metered", async (t) => {
+  const one = { perSecond: 0.001, burst: 1 };
+  const limit = createRateLimit({ register: one, lookup: one, token: one }, createFakeClock().now, (ip) => ip === "127.0.0.1");
+  t.same(await flood({ admit: (ctx) => limit.check(ctx.method.name, "127.0.0.1") }, 50), { answered: 50, error: undefined });
 });

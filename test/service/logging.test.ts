@@ -3,7 +3,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { chain, type Call } from "../../src/service/call.js";
 import { contextOf } from "../fixtures/call.js";
-import { loggingStep, logRpcError, type RpcLogger } from "../../src/service/logging.js";
+import { createLineBudget } from "../../src/limits/line-budget.js";
+import { isClientGone, limitErrorLines, loggingStep, logRpcError, type RpcLogger } from "../../src/service/logging.js";
+import { createFakeClock } from "../fixtures/clock.js";
 
 interface Line {
   level: "error" | "debug";
@@ -100,4 +102,52 @@ t.test("through the step, a crash reaches the caller as internal error and is lo
   t.equal(lines[0]?.level, "error");
   t.equal((lines[0]?.obj as { err: unknown }).err, bug, "the log has the original error");
   t.match(lines[0]?.obj, { rpc: "coral.discovery.v1.DiscoveryService/RegisterColony" });
+});
+
+/** A Node error as Node makes them: a message and a string `code`. */
+function nodeError(code: string, message = code): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+t.test("a client that went away is canceled: logged at debug without the error object, and answered canceled", async (t) => {
+  const cases: [unknown, string][] = [
+    [new ConnectError("the client closed the request", Code.Canceled), "the client closed the request"],
+    [nodeError("ERR_STREAM_PREMATURE_CLOSE", "Premature close"), "Premature close"],
+    [nodeError("ECONNRESET", "aborted"), "aborted"],
+    [new ConnectError("write failed", Code.Aborted, undefined, undefined, nodeError("ERR_HTTP2_INVALID_STREAM")), "write failed"],
+  ];
+  for (const [thrown, reason] of cases) {
+    const { log, lines } = recordingLogger();
+    const answer = logRpcError(log, "svc/LookupColony", thrown);
+    t.equal(answer.code, Code.Canceled, `${reason}: canceled`);
+    if (thrown instanceof ConnectError && thrown.code === Code.Canceled) t.equal(answer, thrown, "a canceled ConnectError is kept");
+    t.same(lines, [{ level: "debug", obj: { rpc: "svc/LookupColony", code: "Canceled", reason }, msg: "rpc canceled" }], `${reason}: one debug line, no stack`);
+  }
+});
+
+t.test("isClientGone looks through causes, but not forever, and knows nothing else", async (t) => {
+  t.ok(isClientGone(new Error("wrapped", { cause: new Error("again", { cause: nodeError("EPIPE") }) })));
+  t.notOk(isClientGone(new Error("bug")), "a plain error");
+  t.notOk(isClientGone(nodeError("ENOENT")), "another Node error");
+  t.notOk(isClientGone(Object.assign(new Error("numeric code"), { code: 42 })), "a code that is not a string");
+  t.notOk(isClientGone(new ConnectError("refused", Code.Aborted)), "aborted for reasons of its own");
+  t.notOk(isClientGone("ECONNRESET"), "a thrown string");
+  const loop: Error & { cause?: unknown } = new Error("loop");
+  loop.cause = loop;
+  t.notOk(isClientGone(loop), "a cause chain that loops ends");
+});
+
+t.test("limitErrorLines writes error lines within the budget and reports what it dropped in the next one", async (t) => {
+  const clock = createFakeClock();
+  const { log: inner, lines } = recordingLogger();
+  const log = limitErrorLines(inner, createLineBudget({ perSecond: 10, burst: 2, now: clock.now }));
+  for (let i = 0; i < 1_000; i++) logRpcError(log, "svc/Health", new Error(`bug ${i}`));
+  t.equal(lines.length, 2, "the burst of a 1,000-error flood");
+  t.same(lines.map((l) => l.obj), [{ rpc: "svc/Health", err: new Error("bug 0") }, { rpc: "svc/Health", err: new Error("bug 1") }], "the first ones, whole");
+  clock.advance(100);
+  logRpcError(log, "svc/Health", new Error("bug 1000"));
+  t.equal(lines.length, 3);
+  t.match(lines[2], { level: "error", msg: "rpc failed unexpectedly", obj: { rpc: "svc/Health", suppressed: 998 } }, "the next line counts the 998 dropped");
+  log.debug({ rpc: "svc/Health" }, "rpc refused");
+  t.same(lines[3], { level: "debug", obj: { rpc: "svc/Health" }, msg: "rpc refused" }, "debug lines pass unlimited");
 });

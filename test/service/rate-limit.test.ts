@@ -1,6 +1,7 @@
 import t from "tap";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { chain, type Call } from "../../src/service/call.js";
 import { contextOf } from "../fixtures/call.js";
 import { createRateLimit, type RateLimits } from "../../src/service/rate-limit.js";
@@ -10,7 +11,7 @@ const NOBODY_EXEMPT = () => false;
 
 const KINDS = {
   register: ["RegisterColony", "RegisterAgent", "RequestRelay", "ReleaseRelay", "PublishBootstrapRendezvous", "AckBootstrapRendezvous"],
-  lookup: ["LookupColony", "LookupAgent", "Health", "PollBootstrapRendezvous"],
+  lookup: ["LookupColony", "LookupAgent", "Health", "PollBootstrapRendezvous", "ServerReflectionInfo"],
   token: ["CreateBootstrapToken"],
 } as const;
 
@@ -22,16 +23,29 @@ function refusal(error: ConnectError | undefined): ConnectError {
   return error;
 }
 
-t.test("every DiscoveryService RPC is counted under one of three budgets", async (t) => {
+t.test("every DiscoveryService RPC and the reflection stream are counted under one of three budgets", async (t) => {
   const all = [...KINDS.register, ...KINDS.lookup, ...KINDS.token].sort();
-  t.same(all, DiscoveryService.methods.map((m) => m.name).sort(), "the three lists cover the service exactly");
+  const methods = [...DiscoveryService.methods, ...ServerReflection.methods].map((m) => m.name).sort();
+  t.same(all, methods, "the three lists cover the services exactly");
+});
+
+t.test("each gRPC reflection request message takes a lookup token, from the budget lookups and Health share", async (t) => {
+  const limit = createRateLimit({ register: { perSecond: 1, burst: 5 }, lookup: { perSecond: 0.001, burst: 3 }, token: { perSecond: 1, burst: 5 } }, createFakeClock().now, NOBODY_EXEMPT);
+  t.equal(limit.check("ServerReflectionInfo", IP), undefined);
+  t.equal(limit.check("ServerReflectionInfo", IP), undefined);
+  t.equal(limit.check("Health", IP), undefined, "the third lookup token");
+  const refused = refusal(limit.check("ServerReflectionInfo", IP));
+  t.equal(refused.code, Code.ResourceExhausted);
+  t.match(refused.rawMessage, /^rate limit exceeded: at most 0.001 lookups per second \(bursts of 3\)/);
+  t.ok(refused.metadata.get("retry-after"), "with Retry-After");
+  t.equal(limit.check("RegisterColony", IP), undefined, "the other budgets are untouched");
 });
 
 t.test("the RPCs of one kind share its budget and leave the other kinds' alone", async (t) => {
   const clock = createFakeClock();
   // Bursts equal to the number of RPCs of each kind, and no refill to speak of.
   const slow = (burst: number) => ({ perSecond: 0.001, burst });
-  const limit = createRateLimit({ register: slow(6), lookup: slow(4), token: slow(1) }, clock.now, NOBODY_EXEMPT);
+  const limit = createRateLimit({ register: slow(6), lookup: slow(5), token: slow(1) }, clock.now, NOBODY_EXEMPT);
   for (const [kind, methods] of Object.entries(KINDS)) {
     for (const method of methods) t.equal(limit.check(method, IP), undefined, `${method} takes one of the ${kind} tokens`);
   }
@@ -43,7 +57,7 @@ t.test("the RPCs of one kind share its budget and leave the other kinds' alone",
 t.test("a method outside the service's list is never limited and takes no token", async (t) => {
   const limit = createRateLimit({ register: { perSecond: 1, burst: 1 }, lookup: { perSecond: 1, burst: 1 }, token: { perSecond: 1, burst: 1 } }, createFakeClock().now, NOBODY_EXEMPT);
   for (let i = 0; i < 5; i++) {
-    for (const method of ["ServerReflectionInfo", "Check", "registerColony", ""]) t.equal(limit.check(method, IP), undefined, `${JSON.stringify(method)} #${i + 1}`);
+    for (const method of ["Check", "serverReflectionInfo", "registerColony", ""]) t.equal(limit.check(method, IP), undefined, `${JSON.stringify(method)} #${i + 1}`);
   }
   t.equal(limit.check("Health", IP), undefined, "the lookup budget is untouched");
 });

@@ -13,6 +13,10 @@ export function tooLarge(maxBytes: number, size?: number): ConnectError {
   return new ConnectError(message, Code.ResourceExhausted);
 }
 
+function closed(): ConnectError {
+  return new ConnectError("the client closed the request", Code.Canceled);
+}
+
 export interface ReadLimits {
   /** Most bytes the body may have. */
   readonly maxBytes: number;
@@ -29,13 +33,15 @@ export interface ReadLimits {
 /**
  * Reads a whole request body within `limits`. A declared Content-Length is
  * held to (a lie is invalid_argument) and refused at once when over the
- * limit. A client that goes away ends it with `canceled`.
+ * limit. A client that goes away ends it with `canceled`, also when it went
+ * before the read began (the request's events are over by then).
  */
 export function readBody(req: RawRequest, limits: ReadLimits): Promise<Buffer> {
   const { maxBytes, declaredLength, check, charge } = limits;
   const overflow = limits.overflow ?? (() => tooLarge(maxBytes));
   const hint = declaredLength === undefined || !/^\d+$/.test(declaredLength) ? undefined : Number(declaredLength);
   if (hint !== undefined && hint > maxBytes) return Promise.reject(tooLarge(maxBytes, hint));
+  if (req.aborted || req.destroyed) return Promise.reject(closed());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -44,6 +50,7 @@ export function readBody(req: RawRequest, limits: ReadLimits): Promise<Buffer> {
       req.off("end", onEnd);
       req.off("error", onError);
       req.off("aborted", onAborted);
+      req.off("close", onAborted);
       if (error !== undefined) {
         reject(error);
         return;
@@ -81,10 +88,12 @@ export function readBody(req: RawRequest, limits: ReadLimits): Promise<Buffer> {
     };
     const onEnd = () => done();
     const onError = (error: Error) => done(new ConnectError("the request body could not be read", Code.Canceled, undefined, undefined, error));
-    const onAborted = () => done(new ConnectError("the client closed the request", Code.Canceled));
+    // 'close' before 'end': a stream destroyed without 'aborted' (an HTTP/2 stream reset by a limit).
+    const onAborted = () => done(closed());
     req.on("data", onData);
     req.on("end", onEnd);
     req.on("error", onError);
     req.on("aborted", onAborted);
+    req.on("close", onAborted);
   });
 }

@@ -21,6 +21,14 @@ export interface Answer {
   readonly headers: Record<string, string> | undefined;
 }
 
+/**
+ * Whether the client is gone (HTTP/1.1: its socket closed; HTTP/2: its
+ * stream reset or closed): nothing may be written, nobody would read it.
+ */
+export function peerGone(res: RawResponse): boolean {
+  return "stream" in res ? res.stream.destroyed : res.destroyed;
+}
+
 function headersOf(answer: Answer, contentType: string): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = { ...answer.headers, "content-type": contentType };
   return headers;

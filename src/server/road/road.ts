@@ -23,7 +23,7 @@ import { ACCEPTED, type SyncCompression } from "./compression.js";
 import { createRoadContext } from "./context.js";
 import { HEADERS, parseTimeout, rpcProtocol, unaryEncoding, type Encoding, type Protocol } from "./encodings.js";
 import { checkEnvelopeHeader, COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES, singleEnvelope } from "./envelope.js";
-import { writeError, writeMessage, writeStatus, writeUnknownMethod, type Answer } from "./respond.js";
+import { peerGone, writeError, writeMessage, writeStatus, writeUnknownMethod, type Answer } from "./respond.js";
 
 export interface UnaryRoadOptions {
   readonly service: DescService;
@@ -112,14 +112,15 @@ function createMethodRoute(method: DescMethodUnary, handler: UnaryHandler, optio
         // The logging step has logged it and made it a ConnectError.
         const refused = ConnectError.from(error);
         code = refused.code;
-        writeError(res, answer(), refused);
+        if (!peerGone(res)) writeError(res, answer(), refused);
         return;
       }
-      writeMessage(res, answer(), encode(method.output, output, encoding.binary));
+      // A client gone while its call ran gets no answer: nobody would read it.
+      if (!peerGone(res)) writeMessage(res, answer(), encode(method.output, output, encoding.binary));
     } catch (error) {
       const failed = logRpcError(log, rpc, error);
       code = failed.code;
-      writeError(res, answer(), failed);
+      if (!peerGone(res)) writeError(res, answer(), failed);
     } finally {
       charge.release();
       ctx.dispose();

@@ -211,7 +211,7 @@ function fakeRequest(): EventEmitter & { raw: RawRequest } {
   return Object.assign(emitter, { raw: emitter as unknown as RawRequest });
 }
 
-const EVENTS = ["data", "end", "error", "aborted"] as const;
+const EVENTS = ["data", "end", "error", "aborted", "close"] as const;
 
 function settle<T>(promise: Promise<T>): Promise<T | unknown> {
   return promise.catch((error: unknown) => error);
@@ -240,6 +240,24 @@ t.test("a declared length that is not a plain decimal number is not held to", as
     req.emit("data", bytes(5));
     req.emit("end");
     t.same(await result, bytes(5), JSON.stringify(declaredLength));
+  }
+});
+
+t.test("a request closed before its end (a stream reset without 'aborted') ends the read with canceled", async (t) => {
+  const req = fakeRequest();
+  const result = settle(readBody(req.raw, { maxBytes: 100 }));
+  req.emit("data", bytes(4));
+  req.emit("close");
+  connectError(t, await result, Code.Canceled, "the client closed the request");
+  t.equal(req.listenerCount("close"), 0, "no listener left");
+});
+
+t.test("a client gone before the read began is canceled at once: its events are over", async (t) => {
+  for (const gone of [{ aborted: true }, { destroyed: true }]) {
+    const req = Object.assign(fakeRequest(), gone);
+    const error = await settle(readBody(req.raw, { maxBytes: 100 }));
+    connectError(t, error, Code.Canceled, "the client closed the request", JSON.stringify(gone));
+    t.equal(req.listenerCount("data"), 0, "nothing listened to");
   }
 });
 
@@ -278,4 +296,24 @@ t.test("however the read ends, it leaves no listener on the request and ignores 
     req.emit("end");
     t.equal(await result, outcome, `${name}: later events change nothing`);
   }
+});
+
+t.test("every chunk is charged before it is kept; a charge that refuses ends the read with its error", async (t) => {
+  const charged: number[] = [];
+  const refusal = new ConnectError("over budget", Code.ResourceExhausted);
+  const req = fakeRequest();
+  const result = settle(
+    readBody(req.raw, {
+      maxBytes: 100,
+      charge: (n) => {
+        if (charged.length === 2) throw refusal;
+        charged.push(n);
+      },
+    }),
+  );
+  req.emit("data", bytes(3));
+  req.emit("data", bytes(4));
+  req.emit("data", bytes(5));
+  t.equal(await result, refusal, "the charge's error, as thrown");
+  t.same(charged, [3, 4], "the first two chunks were charged");
 });

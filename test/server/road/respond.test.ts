@@ -7,6 +7,7 @@ import { trailerParse } from "@connectrpc/connect/protocol-grpc-web";
 import { BROTLI, GZIP, type SyncCompression } from "../../../src/server/road/compression.js";
 import type { Encoding } from "../../../src/server/road/encodings.js";
 import {
+  peerGone,
   writeError,
   writeMessage,
   writeStatus,
@@ -331,4 +332,10 @@ t.test("an unknown method over gRPC and gRPC-Web is unimplemented (12) in a trai
       headers: { "content-type": contentType, "grpc-status": "12", "grpc-message": "unknown%20method%20Nope%20for%20service%20x.Y" },
     }, protocol);
   }
+});
+
+t.test("peerGone: an HTTP/1.1 response whose socket closed, an HTTP/2 response whose stream is destroyed", async (t) => {
+  const h1 = (destroyed: boolean) => ({ destroyed }) as unknown as RawResponse;
+  const h2 = (destroyed: boolean) => ({ stream: { destroyed } }) as unknown as RawResponse;
+  t.same([peerGone(h1(false)), peerGone(h1(true)), peerGone(h2(false)), peerGone(h2(true))], [false, true, false, true]);
 });

@@ -7,6 +7,8 @@
 // lying envelope, a body that does not decompress) is invalid_argument on the
 // road, where connect-es often says internal.
 import t, { type Test } from "tap";
+import type { AddressInfo } from "node:net";
+import * as net from "node:net";
 import { gzipSync } from "node:zlib";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -26,6 +28,8 @@ import fastify from "fastify";
 import type { ConfigInput } from "../../../src/config/index.js";
 import { ServerReflection } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
 import { registerUnaryRoad } from "../../../src/server/road/road.js";
+import type { CallContext, Step } from "../../../src/service/call.js";
+import { loggingStep } from "../../../src/service/logging.js";
 import { createFakeClock } from "../../fixtures/clock.js";
 import { KEY_1, KEY_2, KEY_3 } from "../../fixtures/keys.js";
 import { startServer } from "../../fixtures/server.js";
@@ -414,4 +418,65 @@ t.test("without an observer (--metrics off) the road answers as usual", async (t
   const client = createClient(DiscoveryService, createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }));
   t.equal((await client.health({})).status, "ok");
   await t.rejects(client.lookupColony({ meshId: "nowhere" }), { code: Code.NotFound });
+});
+
+t.test("a client that goes away is never answered and costs a debug line at most: mid-body, or while its call runs", async (t) => {
+  const lines: { level: string; msg: string; obj: object }[] = [];
+  const log = { error: (obj: object, msg: string) => lines.push({ level: "error", msg, obj }), debug: (obj: object, msg: string) => lines.push({ level: "debug", msg, obj }) };
+  const gates: { ctx: CallContext; release: (outcome: "answer" | "refuse") => void }[] = [];
+  let finished = 0;
+  const handler = (_input: never, ctx: CallContext) =>
+    new Promise<object>((resolve, reject) => {
+      gates.push({ ctx, release: (outcome) => (outcome === "answer" ? resolve({ status: "ok" }) : reject(new ConnectError("nope", Code.NotFound))) });
+    });
+  const handlers = Object.fromEntries(DiscoveryService.methods.map((m) => [m.localName, handler]));
+  const counting: Step = async (call, next) => {
+    try {
+      return await next(call);
+    } finally {
+      finished++;
+    }
+  };
+  const app = fastify();
+  t.teardown(() => app.close());
+  let writes = 0;
+  app.addHook("onRequest", async (_req, reply) => {
+    const raw = reply.raw;
+    const writeHead = raw.writeHead.bind(raw) as (...args: unknown[]) => typeof raw;
+    raw.writeHead = ((...args: unknown[]) => {
+      writes++;
+      return writeHead(...args);
+    }) as typeof raw.writeHead;
+  });
+  await registerUnaryRoad(app, { service: DiscoveryService, handlers, steps: [counting, loggingStep(log)], maxBodyBytes: 1024, client: () => ({ ip: undefined, observedIp: undefined }), log, buffered: createByteBudget({ max: 1 << 20, maxPerKey: 1 << 20 }) });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const port = (app.server.address() as AddressInfo).port;
+  const head = (length: number) => `POST ${SERVICE}/Health HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n\r\n`;
+  const connect = () =>
+    new Promise<net.Socket>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => resolve(socket));
+      socket.on("error", () => {});
+    });
+
+  const cut = await connect();
+  cut.write(`${head(100)}{"a`);
+  await until(() => lines.length === 0 && cut.bytesWritten > 0, "the request to be sent");
+  cut.destroy();
+  await until(() => lines.length === 1, "the canceled call to be logged");
+  t.match(lines[0], { level: "debug", msg: "rpc canceled", obj: { code: "Canceled", reason: "the client closed the request" } }, "mid-body: canceled, at debug");
+
+  for (const outcome of ["answer", "refuse"] as const) {
+    const socket = await connect();
+    socket.write(`${head(2)}{}`);
+    await until(() => gates.length > 0, "the handler to run");
+    const running = gates.pop() as (typeof gates)[number];
+    socket.destroy();
+    await until(() => running.ctx.signal.aborted, "the server to see the client go");
+    const before = finished;
+    running.release(outcome);
+    await until(() => finished === before + 1, "the call to finish");
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.equal(writes, 0, "nothing was written to a client that was gone");
+  t.same(lines.map((l) => `${l.level} ${l.msg}`), ["debug rpc canceled", "debug rpc refused"], "no error line: the refusal at debug, the answer not at all");
 });
