@@ -3,13 +3,20 @@
 // apps in one process (tests, benchmarks) keep apart. What happens per
 // request only adds to plain numbers (a prom-client child call costs ~1 µs:
 // label checks and hashing); prom-client reads them, and the state (leases,
-// bytes, connections), when Prometheus scrapes. Every label value comes from
-// a fixed set: method names, protocols, codes, kinds, reasons; never a mesh
-// id, agent id or address.
+// bytes, connections), when Prometheus scrapes. prom-client itself is loaded,
+// and its process and Node.js metrics started, on the first scrape: importing
+// it and starting them costs ~80 ms of CPU that a daemon nobody scrapes never
+// pays. Every label value comes from a fixed set: method names, protocols,
+// codes, kinds, reasons; never a mesh id, agent id or address.
 import type { FastifyInstance } from "fastify";
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Registry } from "prom-client";
 import type { LeaseEvents, LeaseKind, RefusalReason, RegistrationKind, RegistrationOutcome } from "../service/lease-events.js";
 import type { RpcObserver } from "./road/road.js";
+
+type PromClient = typeof import("prom-client");
+
+/** The Content-Type of the text format (prom-client's `Registry.PROMETHEUS_CONTENT_TYPE`). */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /** Prefix of every metric of ours (process_* and nodejs_* keep their standard names). */
 const PREFIX = "coral_discovery_";
@@ -55,60 +62,84 @@ function labelSets(dimensions: readonly [string, Record<string, number>][]): Rec
   return sets;
 }
 
-/**
- * A counter over a fixed list of label sets: the hot path adds to
- * `values[i]`, prom-client reads them at scrape time. Every series exists
- * from the start (at 0), so rate() sees the first event.
- */
-function tallyCounter(name: string, help: string, dimensions: readonly [string, Record<string, number>][], registers: Registry[]): Float64Array {
-  const sets = labelSets(dimensions);
-  const values = new Float64Array(sets.length);
-  new Counter({
-    name,
-    help,
-    labelNames: dimensions.map(([label]) => label),
-    registers,
-    collect() {
-      this.reset();
-      for (let i = 0; i < sets.length; i++) this.inc(sets[i] as Record<string, string>, values[i] as number);
-    },
-  });
-  return values;
+/** A counter over a fixed list of label sets: the hot path adds to `values[i]`, the exposition reads them. */
+interface TallyCounter {
+  readonly name: string;
+  readonly help: string;
+  readonly dimensions: readonly [string, Record<string, number>][];
+  readonly values: Float64Array;
 }
 
-/** One method's RPC tallies: answers per protocol and code, and the latency histogram's buckets. */
-interface MethodTally {
-  readonly method: string;
-  readonly answers: Float64Array;
-  /** Label sets of `answers`, made on first use. */
-  readonly labels: (Record<string, string> | undefined)[];
-  /** Per bucket of RPC_BUCKETS, then +Inf: RPCs that took at most its bound (not cumulative). */
+function tallyCounter(name: string, help: string, dimensions: readonly [string, Record<string, number>][]): TallyCounter {
+  return { name, help, dimensions, values: new Float64Array(labelSets(dimensions).length) };
+}
+
+/** Observations of one histogram series: per bucket, then +Inf, the ones that were at most its bound (not cumulative). */
+interface HistogramTally {
+  readonly labels: Record<string, string>;
   readonly buckets: Float64Array;
   sum: number;
   count: number;
 }
 
+function histogramTally(labels: Record<string, string>, bounds: readonly number[]): HistogramTally {
+  return { labels, buckets: new Float64Array(bounds.length + 1), sum: 0, count: 0 };
+}
+
+function observe(tally: HistogramTally, bounds: readonly number[], value: number): void {
+  let b = 0;
+  while (b < bounds.length && value > (bounds[b] as number)) b++;
+  add(tally.buckets, b, 1);
+  tally.sum += value;
+  tally.count++;
+}
+
+/** One method's RPC tallies: answers per protocol and code, and its latency histogram. */
+interface MethodTally {
+  readonly method: string;
+  readonly answers: Float64Array;
+  /** Label sets of `answers`, made on first use. */
+  readonly labels: (Record<string, string> | undefined)[];
+  readonly latency: HistogramTally;
+}
+
+/** A counter of prom-client's over a tally: every series exists from the start (at 0), so rate() sees the first event. */
+function exposeCounter(prom: PromClient, registers: Registry[], tally: TallyCounter): void {
+  const sets = labelSets(tally.dimensions);
+  new prom.Counter({
+    name: tally.name,
+    help: tally.help,
+    labelNames: tally.dimensions.map(([label]) => label),
+    registers,
+    collect() {
+      this.reset();
+      for (let i = 0; i < sets.length; i++) this.inc(sets[i] as Record<string, string>, tally.values[i] as number);
+    },
+  });
+}
+
 /**
- * The RPC latency histogram as prom-client's registry reads a metric, built
- * from the tallies at scrape time (prom-client's own Histogram takes ~1.6 µs
- * per observation).
+ * A histogram as prom-client's registry reads a metric, built from tallies at
+ * scrape time (prom-client's own Histogram takes ~1.6 µs per observation).
+ * Registered by hand: prom-client reads any object with get() (and
+ * getForPromString() for the text format).
  */
-function tallyHistogram(name: string, help: string, tallies: readonly MethodTally[]) {
+function exposeHistogram(registry: Registry, name: string, help: string, bounds: readonly number[], labelNames: string[], tallies: () => readonly HistogramTally[]): void {
   const get = async () => {
     const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
-    for (const tally of tallies) {
+    for (const tally of tallies()) {
       let cumulative = 0;
-      RPC_BUCKETS.forEach((le, i) => {
+      bounds.forEach((le, i) => {
         cumulative += tally.buckets[i] as number;
-        values.push({ metricName: `${name}_bucket`, labels: { le, method: tally.method }, value: cumulative });
+        values.push({ metricName: `${name}_bucket`, labels: { le, ...tally.labels }, value: cumulative });
       });
-      values.push({ metricName: `${name}_bucket`, labels: { le: "+Inf", method: tally.method }, value: tally.count });
-      values.push({ metricName: `${name}_sum`, labels: { method: tally.method }, value: tally.sum });
-      values.push({ metricName: `${name}_count`, labels: { method: tally.method }, value: tally.count });
+      values.push({ metricName: `${name}_bucket`, labels: { le: "+Inf", ...tally.labels }, value: tally.count });
+      values.push({ metricName: `${name}_sum`, labels: tally.labels, value: tally.sum });
+      values.push({ metricName: `${name}_count`, labels: tally.labels, value: tally.count });
     }
     return { name, help, type: "histogram", values, aggregator: "sum" };
   };
-  return { name, help, type: "histogram", aggregator: "sum", labelNames: ["method", "le"], get, getForPromString: get, reset() {} };
+  registry.registerMetric({ name, help, type: "histogram", aggregator: "sum", labelNames: [...labelNames, "le"], get, getForPromString: get, reset() {} } as never);
 }
 
 /** What the registry holds now (Registry#counts()). */
@@ -149,52 +180,105 @@ export interface Metrics extends LeaseEvents, RpcObserver {
   readonly contentType: string;
 }
 
+/** Everything the hot path counts: plain numbers, no prom-client. */
+interface Tallies {
+  readonly methods: MethodTally[];
+  readonly registrations: TallyCounter;
+  readonly refusals: TallyCounter;
+  readonly expirations: TallyCounter;
+  readonly evictions: TallyCounter;
+  readonly sweeps: HistogramTally;
+}
+
 /** The metrics of one app. */
 export function createMetrics(options: MetricsOptions): Metrics {
-  const registry = new Registry();
-  const registers = [registry];
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const tallies: Tallies = {
+    methods: [],
+    registrations: tallyCounter(
+      `${PREFIX}registrations_total`,
+      "Accepted registrations by kind (colony, agent) and outcome: new (no active lease under that key) or renewal.",
+      [["kind", REGISTRATION_KINDS], ["outcome", OUTCOMES]],
+    ),
+    refusals: tallyCounter(
+      `${PREFIX}registrations_refused_total`,
+      "Refused registrations by kind and reason: split_brain, capacity (a count cap or per-address quota), budget (--max-registry-bytes), rate_limit.",
+      [["kind", REGISTRATION_KINDS], ["reason", REASONS]],
+    ),
+    expirations: tallyCounter(`${PREFIX}expirations_total`, "Expired leases the sweeper removed, by kind.", [["kind", LEASE_KINDS]]),
+    evictions: tallyCounter(`${PREFIX}evictions_total`, "Leases removed by an operator before they expired, by kind.", [["kind", LEASE_KINDS]]),
+    sweeps: histogramTally({}, SWEEP_BUCKETS),
+  };
+  // Built on the first scrape (one import even when two scrapes race).
+  let registry: Promise<Registry> | undefined;
 
-  const tallies: MethodTally[] = [];
-  new Counter({
+  return {
+    forMethod(method) {
+      const answers = new Float64Array(PROTOCOL_LABELS.length * CODE_COUNT);
+      const tally: MethodTally = { method, answers, labels: new Array(answers.length), latency: histogramTally({ method }, RPC_BUCKETS) };
+      tallies.methods.push(tally);
+      return (protocol, code, seconds) => {
+        const p = protocol === "connect" ? 0 : protocol === "grpc" ? 1 : 2;
+        const i = p * CODE_COUNT + code;
+        if (answers[i] === 0) tally.labels[i] = { method, protocol: PROTOCOL_LABELS[p] as string, code: CODE_LABELS[code] as string };
+        add(answers, i, 1);
+        observe(tally.latency, RPC_BUCKETS, seconds);
+      };
+    },
+    registered: (kind, outcome) => add(tallies.registrations.values, REGISTRATION_KINDS[kind] * 2 + OUTCOMES[outcome], 1),
+    refused: (kind, reason) => add(tallies.refusals.values, REGISTRATION_KINDS[kind] * 4 + REASONS[reason], 1),
+    evicted: (kind, count = 1) => add(tallies.evictions.values, LEASE_KINDS[kind], count),
+    swept(removed, durationMs) {
+      const expirations = tallies.expirations.values;
+      add(expirations, LEASE_KINDS.colony, removed.colonies);
+      add(expirations, LEASE_KINDS.agent, removed.agents);
+      add(expirations, LEASE_KINDS.relay_session, removed.relaySessions);
+      observe(tallies.sweeps, SWEEP_BUCKETS, durationMs / 1000);
+    },
+    scrape: async () => {
+      registry ??= import("prom-client").then((prom) => buildRegistry(prom, tallies, options));
+      return (await registry).metrics();
+    },
+    contentType: PROMETHEUS_CONTENT_TYPE,
+  };
+}
+
+/** prom-client's registry over the tallies and the state read at scrape time. */
+function buildRegistry(prom: PromClient, tallies: Tallies, options: MetricsOptions): Registry {
+  const registry = new prom.Registry();
+  const registers = [registry];
+  // Their counters (CPU seconds, GC) start here: from the first scrape, not from process start.
+  if (options.defaultMetrics ?? true) prom.collectDefaultMetrics({ register: registry });
+
+  new prom.Counter({
     name: `${PREFIX}rpc_requests_total`,
     help: "Unary RPCs answered, by method, protocol (connect, grpc, grpc_web) and Connect code (ok on success).",
     labelNames: ["method", "protocol", "code"] as const,
     registers,
     collect() {
       this.reset();
-      for (const tally of tallies) {
+      for (const tally of tallies.methods) {
         tally.answers.forEach((n, i) => {
           if (n > 0) this.inc(tally.labels[i] as Record<string, string>, n);
         });
       }
     },
   });
-  // Registered by hand: prom-client reads any object with get() (and getForPromString() for the text format).
-  registry.registerMetric(
-    tallyHistogram(`${PREFIX}rpc_duration_seconds`, "Time from a unary RPC's arrival to its answer being written, by method.", tallies) as never,
+  exposeHistogram(registry, `${PREFIX}rpc_duration_seconds`, "Time from a unary RPC's arrival to its answer being written, by method.", RPC_BUCKETS, ["method"], () =>
+    tallies.methods.map((m) => m.latency),
   );
-  const registrations = tallyCounter(
-    `${PREFIX}registrations_total`,
-    "Accepted registrations by kind (colony, agent) and outcome: new (no active lease under that key) or renewal.",
-    [["kind", REGISTRATION_KINDS], ["outcome", OUTCOMES]],
-    registers,
+  exposeCounter(prom, registers, tallies.registrations);
+  exposeCounter(prom, registers, tallies.refusals);
+  exposeCounter(prom, registers, tallies.expirations);
+  exposeCounter(prom, registers, tallies.evictions);
+  exposeHistogram(
+    registry,
+    `${PREFIX}sweep_duration_seconds`,
+    "Duration of each sweep of expired leases, from its first turn to its last (its count is the number of sweeps).",
+    SWEEP_BUCKETS,
+    [],
+    () => [tallies.sweeps],
   );
-  const refusals = tallyCounter(
-    `${PREFIX}registrations_refused_total`,
-    "Refused registrations by kind and reason: split_brain, capacity (a count cap or per-address quota), budget (--max-registry-bytes), rate_limit.",
-    [["kind", REGISTRATION_KINDS], ["reason", REASONS]],
-    registers,
-  );
-  const expirations = tallyCounter(`${PREFIX}expirations_total`, "Expired leases the sweeper removed, by kind.", [["kind", LEASE_KINDS]], registers);
-  const evictions = tallyCounter(`${PREFIX}evictions_total`, "Leases removed by an operator before they expired, by kind.", [["kind", LEASE_KINDS]], registers);
-  const sweepSeconds = new Histogram({
-    name: `${PREFIX}sweep_duration_seconds`,
-    help: "Duration of each sweep of expired leases, from its first turn to its last (its count is the number of sweeps).",
-    buckets: SWEEP_BUCKETS,
-    registers,
-  });
-  new Gauge({
+  new prom.Gauge({
     name: `${PREFIX}leases`,
     help: "Active leases by kind (colony, agent, relay_session), read at scrape time.",
     labelNames: ["kind"] as const,
@@ -207,13 +291,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
       registryBytes.set(counts.bytes);
     },
   });
-  const registryBytes = new Gauge({
+  const registryBytes = new prom.Gauge({
     name: `${PREFIX}registry_bytes`,
     help: "Estimated memory of every stored lease, expired-but-unswept ones included (what --max-registry-bytes limits).",
     registers,
   });
-  new Gauge({ name: `${PREFIX}registry_bytes_limit`, help: "--max-registry-bytes.", registers }).set(options.limits.bytes);
-  const leaseLimits = new Gauge({
+  new prom.Gauge({ name: `${PREFIX}registry_bytes_limit`, help: "--max-registry-bytes.", registers }).set(options.limits.bytes);
+  const leaseLimits = new prom.Gauge({
     name: `${PREFIX}lease_limit`,
     help: "Configured caps on leases by kind (--max-colonies, --max-agents, --max-relay-sessions).",
     labelNames: ["kind"] as const,
@@ -222,7 +306,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   leaseLimits.set({ kind: "colony" }, options.limits.colonies);
   leaseLimits.set({ kind: "agent" }, options.limits.agents);
   leaseLimits.set({ kind: "relay_session" }, options.limits.relaySessions);
-  new Gauge({
+  new prom.Gauge({
     name: `${PREFIX}connections`,
     help: "Open client connections by state (active: a request in flight; idle), read at scrape time.",
     labelNames: ["state"] as const,
@@ -234,37 +318,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
       http2Sessions.set(stats?.http2Sessions ?? 0);
     },
   });
-  const http2Sessions = new Gauge({ name: `${PREFIX}http2_sessions`, help: "Open HTTP/2 sessions, read at scrape time.", registers });
-
-  return {
-    forMethod(method) {
-      const answers = new Float64Array(PROTOCOL_LABELS.length * CODE_COUNT);
-      const tally: MethodTally = { method, answers, labels: new Array(answers.length), buckets: new Float64Array(RPC_BUCKETS.length + 1), sum: 0, count: 0 };
-      tallies.push(tally);
-      return (protocol, code, seconds) => {
-        const p = protocol === "connect" ? 0 : protocol === "grpc" ? 1 : 2;
-        const i = p * CODE_COUNT + code;
-        if (answers[i] === 0) tally.labels[i] = { method, protocol: PROTOCOL_LABELS[p] as string, code: CODE_LABELS[code] as string };
-        add(answers, i, 1);
-        let b = 0;
-        while (b < RPC_BUCKETS.length && seconds > (RPC_BUCKETS[b] as number)) b++;
-        add(tally.buckets, b, 1);
-        tally.sum += seconds;
-        tally.count++;
-      };
-    },
-    registered: (kind, outcome) => add(registrations, REGISTRATION_KINDS[kind] * 2 + OUTCOMES[outcome], 1),
-    refused: (kind, reason) => add(refusals, REGISTRATION_KINDS[kind] * 4 + REASONS[reason], 1),
-    evicted: (kind, count = 1) => add(evictions, LEASE_KINDS[kind], count),
-    swept(removed, durationMs) {
-      add(expirations, LEASE_KINDS.colony, removed.colonies);
-      add(expirations, LEASE_KINDS.agent, removed.agents);
-      add(expirations, LEASE_KINDS.relay_session, removed.relaySessions);
-      sweepSeconds.observe(durationMs / 1000);
-    },
-    scrape: () => registry.metrics(),
-    contentType: registry.contentType,
-  };
+  const http2Sessions = new prom.Gauge({ name: `${PREFIX}http2_sessions`, help: "Open HTTP/2 sessions, read at scrape time.", registers });
+  return registry;
 }
 
 /** `GET /metrics`: the exposition, uncached (a scrape reads current state). */

@@ -201,3 +201,21 @@ t.test("GET /metrics serves the exposition with Prometheus's content type, never
   t.equal(res.headers["cache-control"], "no-store");
   t.equal(parseExposition(res.body).value(`${P}registrations_total`, { kind: "colony", outcome: "new" }), 1);
 });
+
+t.test("prom-client comes in on the first scrape: what happened before is there, racing first scrapes agree, later ones see new events", async (t) => {
+  const { metrics } = setup({ defaultMetrics: true });
+  metrics.registered("agent", "renewal");
+  metrics.swept({ colonies: 1, agents: 0, relaySessions: 0 }, 2);
+  const [a, b] = await Promise.all([metrics.scrape(), metrics.scrape()]);
+  const ours = (text: string) => text.split("\n").filter((line) => line.includes(P));
+  t.same(ours(a), ours(b), "both first scrapes read the same tallies");
+  const first = parseExposition(a);
+  t.equal(first.value(`${P}registrations_total`, { kind: "agent", outcome: "renewal" }), 1, "an event before any scrape is counted");
+  t.equal(first.value(`${P}expirations_total`, { kind: "colony" }), 1);
+  t.equal(first.value(`${P}sweep_duration_seconds_count`), 1);
+  t.ok(first.value("process_cpu_seconds_total") !== undefined, "process metrics start with the first scrape");
+  metrics.registered("agent", "renewal");
+  t.equal(parseExposition(await metrics.scrape()).value(`${P}registrations_total`, { kind: "agent", outcome: "renewal" }), 2, "a later scrape sees later events");
+  const { Registry } = await import("prom-client");
+  t.equal(metrics.contentType, Registry.PROMETHEUS_CONTENT_TYPE, "the content type is prom-client's, known before it loads");
+});
