@@ -183,6 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     version: VERSION,
     limits: { colonies: config.maxColonies, agents: config.maxAgents, bytes: config.maxRegistryBytes },
     log: app.log,
+    ...(metrics && { events: metrics }),
   }) as unknown as Record<string, UnaryHandler>;
   const unaryRoad = deps.unaryRoad ?? true;
   if (unaryRoad) {

@@ -8,6 +8,7 @@ import type { AdminService, AgentSummarySchema, ColonySummarySchema } from "../.
 import type { AgentLease, ColonyLease } from "../registry/index.js";
 import type { CallContext } from "./call.js";
 import type { AgentData, ColonyData, DiscoveryRegistry } from "./discovery-service.js";
+import { NO_LEASE_EVENTS, type LeaseEvents } from "./lease-events.js";
 import * as check from "./validate.js";
 
 /** Colonies per ListColonies page when the request says 0. */
@@ -29,6 +30,8 @@ export interface AdminServiceOptions {
   /** The configured caps, reported by GetStats. */
   readonly limits: { readonly colonies: number; readonly agents: number; readonly bytes: number };
   readonly log: AdminLogger;
+  /** Told how many leases each eviction removed (the metrics' evictions_total); none by default. */
+  readonly events?: Pick<LeaseEvents, "evicted">;
 }
 
 type Methods = (typeof AdminService)["method"];
@@ -73,6 +76,7 @@ function isId(value: string): boolean {
 
 export function createAdminService(options: AdminServiceOptions): AdminHandlers {
   const { registry, now, startedAtMs, version, limits, log } = options;
+  const events = options.events ?? NO_LEASE_EVENTS;
 
   const colonySummary = (lease: ColonyLease<ColonyData>, agentCount: number): ColonySummary => ({
     meshId: lease.meshId,
@@ -138,6 +142,8 @@ export function createAdminService(options: AdminServiceOptions): AdminHandlers 
           Code.NotFound,
         );
       }
+      if (colony !== undefined) events.evicted("colony");
+      if (agents.length > 0) events.evicted("agent", agents.length);
       log.info(
         {
           meshId: req.meshId,
@@ -159,6 +165,7 @@ export function createAdminService(options: AdminServiceOptions): AdminHandlers 
       check.id(req.agentId, "agent_id");
       const agent = registry.evictAgent(req.meshId, req.agentId);
       if (agent === undefined) throw new ConnectError(`agent ${req.agentId} of mesh ${req.meshId} not found`, Code.NotFound);
+      events.evicted("agent");
       log.info({ meshId: agent.meshId, agentId: agent.agentId, pubkey: agent.pubkey, clientIp }, "admin evicted an agent");
       return { agent: agentSummary(agent) };
     },

@@ -17,6 +17,7 @@ const KEY_B = "YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI=";
 function setup() {
   const fixture = createServiceFixture({ maxRegistryBytes: 5_000_000 });
   const infos: { obj: Record<string, unknown>; msg: string }[] = [];
+  const evictions: string[] = [];
   const handlers = createAdminService({
     registry: fixture.registry,
     now: fixture.clock.now,
@@ -24,6 +25,7 @@ function setup() {
     version: "9.9.9",
     limits: { colonies: 10, agents: 20, bytes: 5_000_000 },
     log: { info: (obj, msg) => infos.push({ obj: obj as Record<string, unknown>, msg }) },
+    events: { evicted: (kind, count) => evictions.push(`${kind} ${count ?? 1}`) },
   });
   const guard = createAdminGuard({ token: TOKEN, now: fixture.clock.now, log: { warn: () => {} }, calls: { perSecond: 1000, burst: 1000 } });
   const impl = routerServiceImpl(AdminService, handlers as unknown as Record<string, UnaryHandler>, [errorMappingStep, guard.step]);
@@ -38,7 +40,7 @@ function setup() {
     fixture.client.registerColony({ meshId, pubkey, endpoints: ["10.0.0.1:41820"], metadata: { site: "x" } });
   const registerAgent = (meshId: string, agentId: string) =>
     fixture.client.registerAgent({ meshId, agentId, pubkey: KEY_B, endpoints: ["10.0.0.2:41820"] });
-  return { ...fixture, admin, headers, infos, registerColony, registerAgent };
+  return { ...fixture, admin, headers, infos, evictions, registerColony, registerAgent };
 }
 
 t.test("ListColonies pages in mesh id order with an opaque token, filters by prefix and counts agents", async (t) => {
@@ -128,6 +130,7 @@ t.test("EvictColony removes the colony now, keeps its agents unless asked, logs 
   t.equal(agentsOnly.colony, undefined);
   t.equal(agentsOnly.agents.length, 1);
   t.equal(s.infos[2]?.msg, "admin evicted the agents of a mesh");
+  t.same(s.evictions, ["colony 1", "colony 1", "agent 2", "agent 1"], "each eviction is reported with how many leases it removed (refusals are not)");
 });
 
 t.test("EvictAgent removes one agent and logs it; an unknown one is not_found", async (t) => {
@@ -137,6 +140,7 @@ t.test("EvictAgent removes one agent and logs it; an unknown one is not_found", 
   t.equal(res.agent?.agentId, "a1");
   t.same(s.infos, [{ obj: { meshId: "mesh-a", agentId: "a1", pubkey: KEY_B, clientIp: "192.0.2.9" }, msg: "admin evicted an agent" }]);
   await t.rejects(s.admin.evictAgent({ meshId: "mesh-a", agentId: "a1" }, { headers: s.headers }), { code: Code.NotFound, rawMessage: "agent a1 of mesh mesh-a not found" });
+  t.same(s.evictions, ["agent 1"], "the eviction is reported once, the not_found not at all");
   await t.rejects(s.admin.evictAgent({ meshId: "mesh-a", agentId: "" }, { headers: s.headers }), { code: Code.InvalidArgument, rawMessage: "agent_id is required" });
 });
 
@@ -167,4 +171,13 @@ t.test("the handlers are behind the guard: without the token nothing is answered
   const error = await s.admin.evictColony({ meshId: "mesh-a" }).catch((e: unknown) => e);
   t.equal((error as ConnectError).code, Code.Unauthenticated);
   t.ok(await s.client.lookupColony({ meshId: "mesh-a" }), "nothing was evicted");
+});
+
+t.test("without an events sink (metrics off) evictions work the same", async (t) => {
+  const fixture = createServiceFixture({});
+  const handlers = createAdminService({ registry: fixture.registry, now: fixture.clock.now, startedAtMs: 0, version: "9.9.9", limits: { colonies: 1, agents: 1, bytes: 1 }, log: { info: () => {} } });
+  await fixture.client.registerAgent({ meshId: "mesh-a", agentId: "a1", pubkey: KEY_B, endpoints: ["10.0.0.2:41820"] });
+  const ctx = { clientIp: "192.0.2.9" } as never;
+  t.equal(handlers.evictAgent({ meshId: "mesh-a", agentId: "a1" } as never, ctx).agent?.agentId, "a1");
+  await t.rejects(fixture.client.lookupAgent({ meshId: "mesh-a", agentId: "a1" }), { code: Code.NotFound }, "it is gone");
 });
