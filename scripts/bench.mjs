@@ -4,8 +4,10 @@
 // level silent, rate limits off: one loopback address would be throttled),
 // the same app serving its unary RPCs through connect-es's router instead of
 // the road (the reference), the app with the rate limiter on and a budget it
-// never reaches, the app with --metrics off (what /metrics costs), and a bare `fastify({ logger: false })` with
-// `app.post("/echo", async r => r.body)`.
+// never reaches, the app with --metrics off (what /metrics costs), and a bare
+// `fastify({ logger: false })` with `app.post("/echo", async r => r.body)`.
+// Metrics on vs off is measured after the table: Connect JSON LookupColony on
+// each, ROUNDS runs per side, alternating (order swapped each round), medians.
 //
 // HTTP/1.1: this process drives each case with CONNECTIONS keep-alive
 // connections (node:http Agent), one request at a time per connection, for a
@@ -33,6 +35,8 @@ import { fileURLToPath } from "node:url";
 const CONNECTIONS = 50;
 const SECONDS = 5;
 const WARMUP_SECONDS = 1;
+/** Runs of each side in the metrics on/off comparison. */
+const ROUNDS = 3;
 const MESHES = 1000;
 const HOST = "127.0.0.1";
 const H2_CLIENTS = 20;
@@ -183,13 +187,6 @@ async function measure({ ready }, serverCpuMicros) {
       check: (res, i) => JSON.parse(res.body).meshId === `mesh-${i}`,
     },
     {
-      name: "  same, --metrics off",
-      requests: meshBodies((i) =>
-        request(ready.unmetered, rpc("LookupColony"), Buffer.from(JSON.stringify({ meshId: `mesh-${i}` }))),
-      ),
-      check: (res, i) => JSON.parse(res.body).meshId === `mesh-${i}`,
-    },
-    {
       name: "Connect JSON RegisterColony (renewal)",
       requests: meshBodies((i) => request(ready.app, rpc("RegisterColony"), registerJson(i))),
       check: (res) => JSON.parse(res.body).success === true,
@@ -226,6 +223,13 @@ async function measure({ ready }, serverCpuMicros) {
       check: (res, i) => fromBinary(LookupColonyResponseSchema, res.body.subarray(5, 5 + res.body.readUInt32BE(1))).meshId === `mesh-${i}`,
     },
   ];
+  // Metrics on vs --metrics off: measured apart, alternating (see below).
+  const lookupOn = cases[1];
+  const lookupOff = {
+    name: "Connect JSON LookupColony, --metrics off",
+    requests: meshBodies((i) => request(ready.unmetered, rpc("LookupColony"), Buffer.from(JSON.stringify({ meshId: `mesh-${i}` })))),
+    check: lookupOn.check,
+  };
   if (ready.limited !== undefined) {
     cases.push({
       name: "Connect JSON LookupColony, rate limiter on",
@@ -238,12 +242,12 @@ async function measure({ ready }, serverCpuMicros) {
 
   // Seed the meshes (and check that every case answers correctly once).
   for (const port of [ready.app, ready.generic, ready.limited, ready.unmetered].filter((p) => p !== undefined)) {
-    for (const [i, r] of cases[3].requests.entries()) {
+    for (const [i, r] of cases[2].requests.entries()) {
       const res = await post(port, r.path, r.headers, r.body);
       if (res.status !== 200) throw new Error(`seeding mesh-${i}: HTTP ${res.status} ${res.body}`);
     }
   }
-  for (const c of cases) {
+  for (const c of [...cases, lookupOff]) {
     const r = c.requests[7];
     const res = await post(r.port, r.path, r.headers, r.body);
     if (res.status !== 200 || !c.check(res, 7)) throw new Error(`${c.name}: unexpected answer HTTP ${res.status} ${res.body}`);
@@ -275,8 +279,8 @@ async function measure({ ready }, serverCpuMicros) {
   }
 
   const latencies = new Float64Array(2_000_000);
-  const results = [];
-  for (const c of cases) {
+  /** One case: warm-up, then a SECONDS s run; its figures. */
+  async function measureCase(c) {
     await load(c, WARMUP_SECONDS);
     const cpuBefore = await serverCpuMicros();
     const clientBefore = process.cpuUsage();
@@ -287,7 +291,7 @@ async function measure({ ready }, serverCpuMicros) {
     const client = process.cpuUsage(clientBefore);
     const sorted = latencies.subarray(0, Math.min(count, latencies.length)).sort();
     const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-    results.push({
+    return {
       name: c.name,
       rps: count / elapsedS,
       p50: pct(50),
@@ -295,7 +299,18 @@ async function measure({ ready }, serverCpuMicros) {
       serverCpuUs: (cpuAfter - cpuBefore) / count,
       clientCpuUs: (client.user + client.system) / count,
       errors,
-    });
+    };
+  }
+  const results = [];
+  for (const c of cases) results.push(await measureCase(c));
+
+  // What /metrics costs per request: on and off alternate, ROUNDS runs each,
+  // the order swapped every round, so neither side gets the warmer or
+  // quieter moments (a single on-then-off pair read 107 vs 72 µs once).
+  const onOff = { on: [], off: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? ["on", "off"] : ["off", "on"];
+    for (const side of order) onOff[side].push(await measureCase(side === "on" ? lookupOn : lookupOff));
   }
 
   agent.destroy();
@@ -352,11 +367,15 @@ async function measure({ ready }, serverCpuMicros) {
     process.stdout.write(`| ${r.map((cell, c) => cell.padEnd(widths[c])).join(" | ")} |\n`);
     if (i === 0) process.stdout.write(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|\n`);
   }
-  const [metered, unmetered] = [results[1], results[2]];
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const side = (runs) => ({ rps: median(runs.map((r) => r.rps)), cpu: median(runs.map((r) => r.serverCpuUs)), errors: runs.reduce((n, r) => n + r.errors, 0) });
+  const [on, off] = [side(onOff.on), side(onOff.off)];
+  const list = (runs, key, digits) => runs.map((r) => r[key].toFixed(digits)).join(", ");
   process.stdout.write(
-    `\nmetrics on vs --metrics off, Connect JSON LookupColony: ${Math.round(metered.rps)} vs ${Math.round(unmetered.rps)} req/s ` +
-      `(${((metered.rps / unmetered.rps - 1) * 100).toFixed(1)} %), server CPU/req ${Math.round(metered.serverCpuUs)} vs ${Math.round(unmetered.serverCpuUs)} µs ` +
-      `(${((metered.serverCpuUs / unmetered.serverCpuUs - 1) * 100).toFixed(1)} %)\n`,
+    `\nmetrics on vs --metrics off, Connect JSON LookupColony, ${ROUNDS} alternating runs each (medians): ` +
+      `${Math.round(on.rps)} vs ${Math.round(off.rps)} req/s (${((on.rps / off.rps - 1) * 100).toFixed(1)} %), ` +
+      `server CPU/req ${on.cpu.toFixed(1)} vs ${off.cpu.toFixed(1)} µs (${((on.cpu / off.cpu - 1) * 100).toFixed(1)} %); errors ${on.errors + off.errors}\n` +
+      `  runs on: ${list(onOff.on, "serverCpuUs", 1)} µs, ${list(onOff.on, "rps", 0)} req/s; off: ${list(onOff.off, "serverCpuUs", 1)} µs, ${list(onOff.off, "rps", 0)} req/s\n`,
   );
   process.stdout.write(
     `\nreq/s ratio vs bare: ${results

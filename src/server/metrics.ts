@@ -139,7 +139,7 @@ function exposeHistogram(registry: Registry, name: string, help: string, bounds:
     }
     return { name, help, type: "histogram", values, aggregator: "sum" };
   };
-  registry.registerMetric({ name, help, type: "histogram", aggregator: "sum", labelNames: [...labelNames, "le"], get, getForPromString: get, reset() {} } as never);
+  registry.registerMetric({ name, help, type: "histogram", aggregator: "sum", labelNames: [...labelNames, "le"], get, getForPromString: get } as never);
 }
 
 /** What the registry holds now (Registry#counts()). */

@@ -75,10 +75,10 @@ export function leaseEventsStep(registry: LeaseLookup, events: LeaseEvents, log:
     const name = call.method.name;
     if (name !== "RegisterColony" && name !== "RegisterAgent") return next(call);
     const kind: RegistrationKind = name === "RegisterColony" ? "colony" : "agent";
-    const { meshId, agentId } = call.input as { meshId: string; agentId?: string };
+    const { meshId, agentId } = call.input as { meshId: string; agentId: string };
     const ids = kind === "colony" ? { meshId } : { meshId, agentId };
     // Same event-loop turn as the registration (no step awaits before the handler runs), so nothing changes in between.
-    const existed = kind === "colony" ? registry.lookupColony(meshId) !== undefined : registry.lookupAgent(meshId, agentId ?? "") !== undefined;
+    const existed = kind === "colony" ? registry.lookupColony(meshId) !== undefined : registry.lookupAgent(meshId, agentId) !== undefined;
     let output: object;
     try {
       output = await next(call);
