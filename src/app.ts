@@ -17,6 +17,7 @@ import { discoveryEntrySizes } from "./service/entry-size.js";
 import { errorMappingStep } from "./service/errors.js";
 import { loggingStep } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
+import { createConfiguredRendezvous } from "./rendezvous-setup.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
@@ -116,6 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: "idle",
   });
 
+  const rendezvous = config.rendezvous ? createConfiguredRendezvous(config, now) : undefined;
   const service = createDiscoveryService({
     registry,
     ttlSeconds: config.ttlSeconds,
@@ -127,6 +129,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     randomId,
     strictPubkeys: config.pubkeyCheck,
     tokens: createTokenSigner({ key: signingKey, ttlSeconds: config.tokenTtlSeconds, now, randomUUID: randomId }),
+    rendezvous: rendezvous?.handlers,
   });
 
   const rateLimit = config.rateLimit
@@ -159,6 +162,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       uptime_seconds: Math.max(0, Math.floor((now() - startedAtMs) / 1000)),
       colonies: counts.colonies,
       agents: counts.agents,
+      ...rendezvous?.health(),
     };
     void reply.header("content-type", "application/json");
     return Buffer.from(JSON.stringify(body)); // a Buffer: exactly application/json, like the RPCs
@@ -185,9 +189,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     budget: SWEEP_BUDGET,
     timers: deps.timers ?? backgroundTimers,
     log: app.log,
-    onInterval: () => rateLimit?.prune(now()),
+    onInterval: () => {
+      rateLimit?.prune(now());
+      rendezvous?.sweep(now());
+    },
   });
   app.addHook("onClose", async () => sweeper.stop());
+  // Waiting polls answer at once (with what there is) so that closing never waits up to 25 s for them.
+  app.addHook("preClose", async () => void rendezvous?.waiters.releaseAll());
 
   return app;
 }
