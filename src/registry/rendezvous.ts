@@ -109,9 +109,9 @@ export function createMemoryRendezvousStore(limits: RendezvousLimits): MemoryRen
     if (keys?.size === 0) meshes.delete(record.meshId);
   }
 
+  /** Removes a stored record (the caller knows it is stored). */
   function remove(key: string): void {
-    const record = table.peek(key);
-    if (record === undefined) return;
+    const record = table.peek(key) as RendezvousRecord;
     table.delete(key);
     forget(record, key);
   }
