@@ -328,3 +328,17 @@ export function ratePerMinute(): Parser<RateSetting, RateSetting | string> {
     show: (value) => `${Math.round(value.perSecond * 60 * 1000) / 1000}:${value.burst}`,
   };
 }
+
+/** A repeatable flag of CIDRs or addresses (`--x 10.0.0.0/8 --x ::1`; each may be a comma list); empty for none. */
+export function repeatedCidrs(): Parser<readonly string[], readonly string[] | string> {
+  const parse = (entries: readonly string[]): string[] => {
+    const problems = entries.filter((entry) => parseCidr(entry) === undefined).map((entry) => `"${clip(entry)}" is not a CIDR or IP address`);
+    if (problems.length > 0) throw new OptionProblem(problems.join("; "));
+    return [...entries];
+  };
+  return {
+    fromText: (texts) => parse(texts.flatMap(splitList)),
+    fromValue: (value) => parse(stringList(value)),
+    show: (value) => (value.length === 0 ? "none" : value.join(" ")),
+  };
+}

@@ -16,7 +16,11 @@ import type {
 } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { createRateLimiter, type Rate } from "../limits/rate-limiter.js";
 import type { RendezvousCap, RendezvousRecord, RendezvousStore } from "../registry/rendezvous.js";
+import { addressKey, type AddressMatcher } from "../net/address.js";
+import type { Dialer } from "../net/probe.js";
+import { checkProbeTarget } from "../net/probe-target.js";
 import type { CallContext } from "./call.js";
+import type { ProbeQuota } from "./probe-quota.js";
 import { ulid } from "./ulid.js";
 import * as check from "./validate.js";
 import type { WaiterSet } from "./rendezvous-waiters.js";
@@ -30,7 +34,11 @@ export const RENDEZVOUS_LIMITS = {
   maxTtlSeconds: 90,
   /** Longest long-poll. */
   maxWaitSeconds: 25,
+  /** The reachability probe's connect timeout. */
+  probeTimeoutMs: 2_000,
 } as const;
+
+const PROBE_FAILED = { success: false, probeFailed: true, recordId: "" } as const;
 
 export interface RendezvousOptions {
   readonly store: RendezvousStore;
@@ -45,6 +53,17 @@ export interface RendezvousOptions {
   readonly now: () => number;
   /** Random bytes for record ids. Default crypto.randomBytes. */
   readonly randomBytes?: (size: number) => Uint8Array;
+  /** The reachability probe (`--rendezvous-probe on`); without it `verify_reachability` is ignored. */
+  readonly probe?: ProbeOptions;
+}
+
+export interface ProbeOptions {
+  readonly dial: Dialer;
+  /** Ranges allowed despite the address rules (`--rendezvous-probe-allow`). */
+  readonly isAllowed: AddressMatcher;
+  readonly quota: ProbeQuota;
+  /** Connect timeout, ms (2 s). */
+  readonly timeoutMs: number;
 }
 
 type Req<S extends DescMessage> = MessageShape<S>;
@@ -82,10 +101,16 @@ function sha256(bytes: Uint8Array): Uint8Array {
   return createHash("sha256").update(bytes).digest();
 }
 
+const QUOTA_REASONS = {
+  in_flight: "too many probes in flight on this server",
+  rate: "at most 5 probes at once and 20 an hour from one address",
+  targets: "at most 10 distinct targets an hour from one address",
+} as const;
+
 const perMinute = (rate: Rate) => Math.round(rate.perSecond * 60 * 1000) / 1000;
 
 export function createRendezvous(options: RendezvousOptions): RendezvousHandlers {
-  const { store, waiters, now, caps } = options;
+  const { store, waiters, now, caps, probe } = options;
   const random = options.randomBytes ?? randomBytes;
   const publishBuckets = createRateLimiter(options.publishRate);
   const pollBuckets = createRateLimiter(options.pollRate);
@@ -119,7 +144,7 @@ export function createRendezvous(options: RendezvousOptions): RendezvousHandlers
   });
 
   return {
-    async publishBootstrapRendezvous(req) {
+    async publishBootstrapRendezvous(req, ctx) {
       check.required(req.meshId, "mesh_id");
       requiredBytes(req.ciphertext, "ciphertext");
       requiredBytes(req.gcmNonce, "gcm_nonce");
@@ -131,13 +156,33 @@ export function createRendezvous(options: RendezvousOptions): RendezvousHandlers
       if (req.recordId !== "") check.id(req.recordId, "record_id");
       take(publishBuckets, options.publishRate, req.meshId, "publishes", "--rendezvous-publish-rate");
       const ttlSeconds = req.ttlSeconds <= 0 ? RENDEZVOUS_LIMITS.maxTtlSeconds : Math.min(req.ttlSeconds, RENDEZVOUS_LIMITS.maxTtlSeconds);
+      const tokenHash = sha256(req.writeToken);
+      if (probe !== undefined && req.verifyReachability) {
+        // The record's owner first: nobody may make us dial for a record they cannot write.
+        if (req.recordId !== "") {
+          const owner = await store.check(req.meshId, req.recordId, tokenHash, now());
+          if (owner === "absent") return { success: false, probeFailed: false, recordId: "" };
+          if (owner === "mismatch") throw new ConnectError("write_token mismatch", Code.PermissionDenied);
+        }
+        const target = checkProbeTarget(req.probeEndpoint, probe.isAllowed);
+        if (typeof target === "string") return PROBE_FAILED;
+        const release = probe.quota.take(addressKey(ctx.clientIp), `${target.ip}:${target.port}`, now());
+        if (typeof release === "string") {
+          throw new ConnectError(`reachability probe quota exceeded (${QUOTA_REASONS[release]})`, Code.ResourceExhausted, { "retry-after": "60" });
+        }
+        try {
+          if (!(await probe.dial(target, probe.timeoutMs))) return PROBE_FAILED;
+        } finally {
+          release();
+        }
+      }
       const nowMs = now();
       // Copies: a decoded `bytes` field may be a view pinning the request's buffer.
       const outcome = await store.publish(
         req.meshId,
         req.recordId === "" ? undefined : req.recordId,
         ulid(nowMs, random),
-        { ciphertext: req.ciphertext.slice(), gcmNonce: req.gcmNonce.slice(), tokenHash: sha256(req.writeToken), ttlMs: ttlSeconds * 1000 },
+        { ciphertext: req.ciphertext.slice(), gcmNonce: req.gcmNonce.slice(), tokenHash, ttlMs: ttlSeconds * 1000 },
         nowMs,
       );
       switch (outcome.kind) {
