@@ -44,3 +44,24 @@ t.test("without timers it waits on Node's", async (t) => {
   await t.rejects(waiting, { message: "gone" });
   t.equal(rdv.waiters.size, 0);
 });
+
+t.test("--rendezvous-probe on dials through the given dialer, within --rendezvous-probe-allow", async (t) => {
+  const dialled: string[] = [];
+  const config = resolveConfig({ rendezvousProbe: true, rendezvousProbeAllow: ["127.0.0.0/8"] });
+  const rdv = createConfiguredRendezvous(config, Date.now, undefined, async (target, timeoutMs) => {
+    dialled.push(`${target.ip}:${target.port}/${timeoutMs}`);
+    return true;
+  });
+  const probed = (probeEndpoint: string) =>
+    rdv.handlers.publishBootstrapRendezvous(create(PublishBootstrapRendezvousRequestSchema, { ...publishReq("m"), verifyReachability: true, probeEndpoint }), contextOf());
+  t.match(await probed("127.0.0.5:8444"), { success: true });
+  t.match(await probed("[::1]:8444"), { success: false, probeFailed: true });
+  t.same(dialled, ["127.0.0.5:8444/2000"]);
+});
+
+t.test("--rendezvous-probe off (the default) never dials", async (t) => {
+  const rdv = createConfiguredRendezvous(resolveConfig({}), Date.now, undefined, async () => t.fail("dialled") as never);
+  const res = await rdv.handlers.publishBootstrapRendezvous(create(PublishBootstrapRendezvousRequestSchema, { ...publishReq("m"), verifyReachability: true, probeEndpoint: "203.0.113.1:8444" }), contextOf());
+  t.equal(res.success, true);
+  t.equal(res.probeFailed, undefined);
+});

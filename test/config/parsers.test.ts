@@ -12,6 +12,7 @@ import {
   OptionProblem,
   rate,
   ratePerMinute,
+  repeatedCidrs,
   repeatedHostPort,
   seconds,
   splitList,
@@ -154,6 +155,16 @@ t.test("rate: rate[:burst], burst twice the rate by default", async (t) => {
   t.equal(problem(() => p.fromValue({ perSecond: 1, burst: 1.5 }, ctx)), `{"perSecond":1,"burst":1.5} ${rule}`);
   t.equal(problem(() => p.fromValue(5 as never, ctx)), `5 ${rule}`);
   t.equal(p.show({ perSecond: 20, burst: 40 }), "20:40");
+});
+
+t.test("repeatedCidrs: each occurrence a CIDR or address (or a comma list of them)", async (t) => {
+  const p = repeatedCidrs();
+  t.same(p.fromText(["127.0.0.0/8", "::1, 10.0.0.0/8"], ctx), ["127.0.0.0/8", "::1", "10.0.0.0/8"]);
+  t.same(p.fromValue(["192.168.0.0/16"], ctx), ["192.168.0.0/16"]);
+  t.same(p.fromValue("", ctx), []);
+  t.equal(problem(() => p.fromText(["10.0.0.0/33", "nope"], ctx)), '"10.0.0.0/33" is not a CIDR or IP address; "nope" is not a CIDR or IP address');
+  t.equal(p.show([]), "none");
+  t.equal(p.show(["127.0.0.0/8", "::1"]), "127.0.0.0/8 ::1");
 });
 
 t.test("ratePerMinute: rate[:burst] per minute, burst the rate by default, value per second", async (t) => {

@@ -10,6 +10,9 @@ import {
 import { createMemoryRendezvousStore } from "../../src/registry/rendezvous.js";
 import { createRendezvous, RENDEZVOUS_LIMITS } from "../../src/service/rendezvous.js";
 import { createWaiterSet } from "../../src/service/rendezvous-waiters.js";
+import { createAddressMatcher } from "../../src/net/address.js";
+import type { ProbeTarget } from "../../src/net/probe-target.js";
+import { createProbeQuota, PROBE_QUOTA_DEFAULTS } from "../../src/service/probe-quota.js";
 import { createFakeClock } from "../fixtures/clock.js";
 import { contextOf } from "../fixtures/call.js";
 import { createManualTimers } from "../fixtures/manual-timers.js";
@@ -278,4 +281,103 @@ t.test("record ids default to crypto randomness: distinct ULIDs in one milliseco
   t.match(a.recordId, /^[0-9A-HJKMNP-TV-Z]{26}$/);
   t.not(a.recordId, b.recordId);
   t.equal(a.recordId?.slice(0, 10), b.recordId?.slice(0, 10), "same time part");
+});
+
+function probeSetup(dialResult: boolean | (() => Promise<boolean>) = true, quotaLimits = PROBE_QUOTA_DEFAULTS) {
+  const clock = createFakeClock();
+  const dialled: ProbeTarget[] = [];
+  const store = createMemoryRendezvousStore(CAPS);
+  const quota = createProbeQuota(quotaLimits);
+  const rdv = createRendezvous({
+    store,
+    waiters: createWaiterSet({ perMesh: 8, total: 8 }, createManualTimers(clock)),
+    caps: CAPS,
+    now: clock.now,
+    publishRate: FAST,
+    pollRate: FAST,
+    probe: {
+      dial: async (target, timeoutMs) => {
+        dialled.push(target);
+        t.equal(timeoutMs, 2_000);
+        return typeof dialResult === "boolean" ? dialResult : dialResult();
+      },
+      isAllowed: createAddressMatcher(["198.18.0.0/15"]),
+      quota,
+      timeoutMs: RENDEZVOUS_LIMITS.probeTimeoutMs,
+    },
+  });
+  const publish = (init: Parameters<typeof create<typeof PublishBootstrapRendezvousRequestSchema>>[1], clientIp = "198.51.100.1") =>
+    rdv.publishBootstrapRendezvous(create(PublishBootstrapRendezvousRequestSchema, init), contextOf({ clientIp }));
+  return { publish, dialled, store, quota, clock };
+}
+
+const PROBE_FAILED = { success: false, probeFailed: true, recordId: "" };
+
+t.test("probe on: a reachable public target is dialled once, then the record is stored", async (t) => {
+  const { publish, dialled, store, quota } = probeSetup(true);
+  const res = await publish({ ...record, verifyReachability: true, probeEndpoint: "203.0.113.9:8444" });
+  t.equal(res.success, true);
+  t.same(dialled, [{ ip: "203.0.113.9", port: 8444 }]);
+  t.equal(store.size.records, 1);
+  t.equal(quota.inFlight, 0, "the slot is released");
+  await publish({ ...record, probeEndpoint: "203.0.113.9:8444" });
+  t.equal(dialled.length, 1, "verify_reachability false never dials");
+});
+
+t.test("probe on: refused targets answer probe_failed, store nothing, and are never dialled", async (t) => {
+  const { publish, dialled, store } = probeSetup(true);
+  for (const probeEndpoint of ["", "localhost:8444", "127.0.0.1:8444", "[::1]:8444", "[::ffff:127.0.0.1]:8444", "10.0.0.1:22", "169.254.169.254:80", "0.0.0.0:8444", "100.64.0.1:1", "203.0.113.9"]) {
+    t.same(await publish({ ...record, verifyReachability: true, probeEndpoint }), PROBE_FAILED, probeEndpoint);
+  }
+  t.same(dialled, [], "nothing dialled");
+  t.equal(store.size.records, 0);
+  t.match(await publish({ ...record, verifyReachability: true, probeEndpoint: "198.18.0.1:9" }), { success: true }, "an allowed range");
+  t.same(dialled, [{ ip: "198.18.0.1", port: 9 }]);
+});
+
+t.test("probe on: an unreachable target answers probe_failed and stores or changes nothing", async (t) => {
+  const { publish, store } = probeSetup(false);
+  t.same(await publish({ ...record, verifyReachability: true, probeEndpoint: "203.0.113.9:8444" }), PROBE_FAILED);
+  t.equal(store.size.records, 0);
+});
+
+t.test("probe on: the record's owner is checked before any dial", async (t) => {
+  let reachable = true;
+  const { publish, dialled } = probeSetup(async () => reachable);
+  const { recordId } = await publish({ ...record, verifyReachability: true, probeEndpoint: "203.0.113.9:1" });
+  t.same(await publish({ ...record, recordId: "01UNKNOWN", verifyReachability: true, probeEndpoint: "203.0.113.9:2" }), { success: false, probeFailed: false, recordId: "" });
+  await rejects(t, publish({ ...record, recordId, writeToken: bytes(9), verifyReachability: true, probeEndpoint: "203.0.113.9:3" }), Code.PermissionDenied, /^write_token mismatch$/);
+  t.same(dialled.map((d) => d.port), [1], "neither the unknown id nor the wrong token made it dial");
+  reachable = false;
+  t.same(await publish({ ...record, recordId, ciphertext: bytes(9), verifyReachability: true, probeEndpoint: "203.0.113.9:4" }), PROBE_FAILED);
+  reachable = true;
+  t.match(await publish({ ...record, recordId, verifyReachability: true, probeEndpoint: "203.0.113.9:4" }), { success: true, recordId });
+});
+
+t.test("probe on: quotas per client address answer resource_exhausted with Retry-After 60; refused targets spend none", async (t) => {
+  const { publish, dialled } = probeSetup(true);
+  for (let i = 0; i < 20; i++) await publish({ ...record, verifyReachability: true, probeEndpoint: "127.0.0.1:1" });
+  for (let i = 0; i < 5; i++) await publish({ ...record, meshId: `m${i}`, verifyReachability: true, probeEndpoint: "203.0.113.9:8444" });
+  const refused = await rejects(t, publish({ ...record, meshId: "m9", verifyReachability: true, probeEndpoint: "203.0.113.9:8444" }), Code.ResourceExhausted, /^reachability probe quota exceeded \(at most 5 probes at once and 20 an hour from one address\)$/);
+  t.equal(refused.metadata.get("retry-after"), "60");
+  t.equal(dialled.length, 5);
+  t.match(await publish({ ...record, meshId: "m9", verifyReachability: true, probeEndpoint: "203.0.113.9:8444" }, "198.51.100.2"), { success: true }, "another address");
+});
+
+t.test("probe on: in-flight and distinct-target quotas name their reason", async (t) => {
+  let open!: (value: boolean) => void;
+  const { publish, quota } = probeSetup(() => new Promise<boolean>((resolve) => (open = resolve)), { ...PROBE_QUOTA_DEFAULTS, inFlight: 1, targetsPerAddressPerHour: 1 });
+  const first = publish({ ...record, verifyReachability: true, probeEndpoint: "203.0.113.9:1" });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(quota.inFlight, 1);
+  await rejects(t, publish({ ...record, verifyReachability: true, probeEndpoint: "203.0.113.9:1" }, "198.51.100.7"), Code.ResourceExhausted, /\(too many probes in flight on this server\)/);
+  open(true);
+  t.match(await first, { success: true });
+  await rejects(t, publish({ ...record, verifyReachability: true, probeEndpoint: "203.0.113.9:2" }), Code.ResourceExhausted, /\(at most 10 distinct targets an hour from one address\)/);
+});
+
+t.test("probe on: a dial that throws still releases its slot", async (t) => {
+  const { publish, quota } = probeSetup(() => Promise.reject(new Error("boom")));
+  await t.rejects(publish({ ...record, verifyReachability: true, probeEndpoint: "203.0.113.9:1" }), /boom/);
+  t.equal(quota.inFlight, 0);
 });
