@@ -217,3 +217,14 @@ t.test("the happy path over every protocol: a long-poll woken by a publish, then
   t.match(late, { code: 4 }, "gRPC: grpc-timeout shorter than the wait is deadline_exceeded");
   await until(async () => (await health(server)).rendezvous_polls_waiting === 0, "no waiter left");
 });
+
+t.test("a long-poll outlasts --request-timeout, --headers-timeout and --body-timeout (they cover receiving the request only)", async (t) => {
+  const server = await startServer(t, { requestTimeoutMs: 1_000, headersTimeoutMs: 1_000, bodyTimeoutMs: 1_000 });
+  const started = Date.now();
+  const res = await call(server, "PollBootstrapRendezvous", { mesh_id: "long-1", wait_seconds: 3 });
+  t.same([res.status, res.body], [200, { timedOut: true }], "HTTP/1.1: answered after its wait, not cut");
+  t.ok(Date.now() - started >= 2_900, "it did wait");
+  const grpc = createClient(DiscoveryService, createGrpcTransport({ baseUrl: server.url }));
+  const polled = await grpc.pollBootstrapRendezvous({ meshId: "long-2", waitSeconds: 3 }, { timeoutMs: 10_000 });
+  t.equal(polled.timedOut, true, "h2c (gRPC): answered after its wait, not cut");
+});
