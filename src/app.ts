@@ -26,6 +26,7 @@ import { limitErrorLines, loggingStep } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
 import { createAdminGuard } from "./service/admin-auth.js";
 import { createAdminService } from "./service/admin-service.js";
+import { createConfiguredRendezvous } from "./rendezvous-setup.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
@@ -138,6 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: "idle",
   });
 
+  const rendezvous = config.rendezvous ? createConfiguredRendezvous(config, now) : undefined;
   const service = createDiscoveryService({
     registry,
     ttlSeconds: config.ttlSeconds,
@@ -149,6 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     randomId,
     strictPubkeys: config.pubkeyCheck,
     tokens: createTokenSigner({ key: signingKey, ttlSeconds: config.tokenTtlSeconds, now, randomUUID: randomId }),
+    rendezvous: rendezvous?.handlers,
   });
 
   const rateLimit = config.rateLimit
@@ -215,6 +218,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       uptime_seconds: Math.max(0, Math.floor((now() - startedAtMs) / 1000)),
       colonies: counts.colonies,
       agents: counts.agents,
+      ...rendezvous?.health(),
     };
     void reply.header("content-type", "application/json");
     return Buffer.from(JSON.stringify(body)); // a Buffer: exactly application/json, like the RPCs
@@ -242,10 +246,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onInterval: () => {
       rateLimit?.prune(now());
       adminGuard.prune(now());
+      rendezvous?.sweep(now());
     },
     ...(metrics && { onSwept: (removed, _turns, durationMs) => metrics.swept(removed, durationMs) }),
   });
   app.addHook("onClose", async () => sweeper.stop());
+  // Waiting polls answer at once (with what there is) so that closing never waits up to 25 s for them.
+  app.addHook("preClose", async () => void rendezvous?.waiters.releaseAll());
 
   return app;
 }

@@ -14,6 +14,7 @@ import { createFakeClock } from "./fixtures/clock.js";
 import { KEY_1, KEY_2 } from "./fixtures/keys.js";
 import { createManualTimers } from "./fixtures/manual-timers.js";
 import { parseExposition } from "./fixtures/prometheus.js";
+import { until } from "./fixtures/wait.js";
 
 const VECTOR = '{"id":"01H7X0X7X0X7X0X7X0X7X0X7X0","privateKey":"hXIqNNX5M2H9WuNmTPcAYgwRSWpJMqONpL3HPPoxsdo="}';
 
@@ -48,7 +49,7 @@ t.test("GET /health answers exactly application/json with active counts and upti
   const res = await app.inject({ method: "GET", url: "/health" });
   t.equal(res.statusCode, 200);
   t.equal(res.headers["content-type"], "application/json");
-  t.same(res.json(), { status: "ok", version: VERSION, uptime_seconds: 30, colonies: 1, agents: 1 });
+  t.same(res.json(), { status: "ok", version: VERSION, uptime_seconds: 30, colonies: 1, agents: 1, rendezvous_records: 0, rendezvous_polls_waiting: 0 });
   clock.advance(30_000);
   t.same(res.json().colonies, 1, "an earlier answer is not changed");
   t.match((await app.inject({ method: "GET", url: "/health" })).json(), { colonies: 0, agents: 0 }, "expired entries are not counted");
@@ -259,4 +260,28 @@ t.test("--metrics off: /metrics is a 404", async (t) => {
   const res = await app.inject({ method: "GET", url: "/metrics" });
   t.equal(res.statusCode, 404);
   t.equal((await app.inject({ method: "GET", url: "/readyz" })).statusCode, 200, "the probes stay");
+});
+
+t.test("--rendezvous off: /health reports no rendezvous counts, and the sweeper and close work without one", async (t) => {
+  const { app, timers } = await setup({ rendezvous: false, cleanupIntervalMs: 30_000 });
+  const res = await app.inject({ method: "GET", url: "/health" });
+  t.notOk("rendezvous_records" in res.json());
+  t.equal(await timers.next(), 30_000, "a sweeper tick");
+  await app.close();
+  t.equal(timers.pending(), 0);
+});
+
+t.test("closing the app answers waiting rendezvous polls at once (timed out, no records)", async (t) => {
+  const config = resolveConfig({ logLevel: "silent", host: "127.0.0.1", port: 0, rateLimit: false });
+  const app = await buildApp({ config });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const client = createClient(DiscoveryService, createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" }));
+  const waiting = client.pollBootstrapRendezvous({ meshId: "m", waitSeconds: 25 });
+  await until(async () => (await app.inject({ method: "GET", url: "/health" })).json().rendezvous_polls_waiting === 1, "the poll to wait");
+  const started = Date.now();
+  await app.close();
+  const res = await waiting;
+  t.same({ records: res.records, timedOut: res.timedOut }, { records: [], timedOut: true });
+  t.ok(Date.now() - started < 5_000, "well before the 25 s wait");
 });

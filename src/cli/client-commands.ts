@@ -1,4 +1,4 @@
-// The client side of the binary: `coral-discovery lookup|register|agent lookup|token|health|wait`.
+// The client side of the binary: `coral-discovery lookup|register|agent lookup|token|health|wait|rendezvous poll`.
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
@@ -7,6 +7,7 @@ import {
   CreateBootstrapTokenResponseSchema,
     LookupAgentResponseSchema,
   LookupColonyResponseSchema,
+  PollBootstrapRendezvousResponseSchema,
   type LookupColonyResponse,
   NatHint,
   RegisterColonyResponseSchema,
@@ -70,6 +71,9 @@ export async function runClientCommand(argv: readonly string[], cliIo: CliIo): P
         return await wait(rest, io);
       case "admin":
         return await runAdminCommand(rest, io);
+      case "rendezvous":
+        if (rest[0] !== "poll") throw new UsageError(`unknown rendezvous command ${JSON.stringify(rest[0] ?? "")}; use: rendezvous poll <mesh-id> [--wait <seconds>]`);
+        return await rendezvousPoll(rest.slice(1), io);
       default:
         throw new UsageError(unknownCommand(command));
     }
@@ -182,6 +186,38 @@ async function waitForColony(meshId: string, waitMs: number, common: Common, io:
   } finally {
     status?.("");
   }
+}
+
+/** One PollBootstrapRendezvous (for debugging a bootstrap): the records as stored, ciphertext in base64. */
+async function rendezvousPoll(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals, common } = parse(argv, { wait: { type: "string" } }, io);
+  const meshId = requireValue(positionals[0], "a mesh id (coral-discovery rendezvous poll <mesh-id>)");
+  let waitSeconds = 0;
+  if (values.wait !== undefined) {
+    const waitMs = parseDuration(values.wait as string);
+    if (waitMs === undefined || waitMs > 25_000) throw new UsageError(`--wait ${JSON.stringify(values.wait)} must be 0-25 seconds (e.g. 25 or 10s)`);
+    waitSeconds = Math.ceil(waitMs / 1000);
+  }
+  // The client's deadline (--timeout, default 10 s) is extended by the wait.
+  const res = await common.client.pollBootstrapRendezvous({ meshId, waitSeconds }, { signal: io.signal });
+  if (common.json) {
+    printJson(io, PollBootstrapRendezvousResponseSchema, res);
+    return EXIT.ok;
+  }
+  if (res.records.length === 0) {
+    io.stdout(`no rendezvous records on mesh ${meshId}${waitSeconds > 0 ? ` (waited ${waitSeconds}s)` : ""}\n`);
+    return EXIT.ok;
+  }
+  for (const record of res.records) {
+    io.stdout(
+      table(`record ${record.recordId}`, [
+        ["published", ago(record.publishedAt, io)],
+        ["gcm nonce", Buffer.from(record.gcmNonce).toString("base64")],
+        ["ciphertext", `${Buffer.from(record.ciphertext).toString("base64")} (${record.ciphertext.length} bytes)`],
+      ]),
+    );
+  }
+  return EXIT.ok;
 }
 
 async function agentLookup(argv: readonly string[], io: CliIo): Promise<number> {

@@ -3,7 +3,7 @@
 import { didYouMean } from "../config/suggest.js";
 
 /** The client commands; anything else is the daemon (`serve`, the default) or `keygen`. */
-export const CLIENT_COMMANDS: ReadonlySet<string> = new Set(["lookup", "register", "agent", "token", "health", "wait", "admin"]);
+export const CLIENT_COMMANDS: ReadonlySet<string> = new Set(["lookup", "register", "agent", "token", "health", "wait", "admin", "rendezvous"]);
 
 /** Every first word the binary knows: the daemon's own commands, then the client commands. */
 export const COMMANDS: readonly string[] = ["serve", "keygen", "wg-key", "help", "version", ...CLIENT_COMMANDS];
@@ -33,6 +33,7 @@ export const CLIENT_USAGE = `Client commands (talk to a running service):
   coral-discovery agent lookup <agent-id> --mesh-id <id>
   coral-discovery token --agent-id <id> --colony-id <id> [--reef-id <id>] [--intent <text>]
   coral-discovery health
+  coral-discovery rendezvous poll <mesh-id> [--wait <seconds>]   a mesh's bootstrap rendezvous records (base64)
   coral-discovery wait [--timeout 30s] [--ready-file <path>] [--pid <daemon pid>]   prints the URL once healthy
   coral-discovery lookup <mesh-id> --wait 2m   retries until the colony registers (status line on a terminal)
 

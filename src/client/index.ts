@@ -77,10 +77,14 @@ export function createDiscoveryClient(options: DiscoveryClientOptions): Discover
 
 export { Code, ConnectError } from "@connectrpc/connect";
 export type {
+  AckBootstrapRendezvousResponse,
+  BootstrapRendezvousRecord,
   CreateBootstrapTokenResponse,
   HealthResponse,
   LookupAgentResponse,
   LookupColonyResponse,
+  PollBootstrapRendezvousResponse,
+  PublishBootstrapRendezvousResponse,
   RegisterAgentResponse,
   RegisterColonyResponse,
   ReleaseRelayResponse,

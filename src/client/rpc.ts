@@ -19,8 +19,7 @@ type Rpc<M extends keyof Generated> = (request: Parameters<Generated[M]>[0], opt
 /**
  * The DiscoveryService RPCs, one call each, no retries. Every call has a
  * deadline (the client's `timeoutMs` unless the call names its own) and
- * rejects with a ConnectError. The rendezvous RPCs are left out: the service
- * answers them `unimplemented`.
+ * rejects with a ConnectError.
  */
 export interface DiscoveryRpc {
   /** Register or renew a colony's lease (one heartbeat). */
@@ -39,7 +38,20 @@ export interface DiscoveryRpc {
   health: Rpc<"health">;
   /** Mint a short-lived bootstrap token (JWT). */
   createBootstrapToken: Rpc<"createBootstrapToken">;
+  /** Publish (or, with `recordId` and its write token, republish) an encrypted bootstrap rendezvous record. */
+  publishBootstrapRendezvous: Rpc<"publishBootstrapRendezvous">;
+  /**
+   * A mesh's rendezvous records, waiting up to `waitSeconds` (at most 25) for
+   * one. Its default deadline covers the wait: the client's `timeoutMs` plus
+   * the wait.
+   */
+  pollBootstrapRendezvous: Rpc<"pollBootstrapRendezvous">;
+  /** Acknowledge (delete) a rendezvous record with its write token. */
+  ackBootstrapRendezvous: Rpc<"ackBootstrapRendezvous">;
 }
+
+/** The longest wait the service grants a rendezvous poll, seconds. */
+const MAX_POLL_WAIT_SECONDS = 25;
 
 /**
  * Gives a response a (non-enumerable) `toJSON`, so that `JSON.stringify(response)`
@@ -56,8 +68,8 @@ export function jsonSafe<T extends Message>(schema: DescMessage, message: T): T 
  * names its own, and every response is safe to JSON.stringify (see jsonSafe).
  */
 export function createDiscoveryRpc(client: Generated, defaultTimeoutMs: number): DiscoveryRpc {
-  const call = (options: RpcOptions | undefined): CallOptions => ({
-    timeoutMs: options?.timeoutMs ?? defaultTimeoutMs,
+  const call = (options: RpcOptions | undefined, extraMs = 0): CallOptions => ({
+    timeoutMs: options?.timeoutMs ?? defaultTimeoutMs + extraMs,
     ...(options?.signal === undefined ? {} : { signal: options.signal }),
     ...(options?.headers === undefined ? {} : { headers: options.headers }),
   });
@@ -72,5 +84,13 @@ export function createDiscoveryRpc(client: Generated, defaultTimeoutMs: number):
     health: async (request, options) => jsonSafe(method.health.output, await client.health(request, call(options))),
     createBootstrapToken: async (request, options) =>
       jsonSafe(method.createBootstrapToken.output, await client.createBootstrapToken(request, call(options))),
+    publishBootstrapRendezvous: async (request, options) =>
+      jsonSafe(method.publishBootstrapRendezvous.output, await client.publishBootstrapRendezvous(request, call(options))),
+    pollBootstrapRendezvous: async (request, options) => {
+      const waitMs = Math.min(Math.max(request.waitSeconds ?? 0, 0), MAX_POLL_WAIT_SECONDS) * 1000;
+      return jsonSafe(method.pollBootstrapRendezvous.output, await client.pollBootstrapRendezvous(request, call(options, waitMs)));
+    },
+    ackBootstrapRendezvous: async (request, options) =>
+      jsonSafe(method.ackBootstrapRendezvous.output, await client.ackBootstrapRendezvous(request, call(options))),
   };
 }

@@ -297,3 +297,48 @@ export function rate(): Parser<RateSetting, RateSetting | string> {
     show: (value) => `${value.perSecond}:${value.burst}`,
   };
 }
+
+const PER_MINUTE_RULE = "must be rate[:burst], e.g. 5:10 (a positive rate per minute, a burst of at least 1)";
+
+/**
+ * `rate[:burst]` per minute (burst default: the rate, at least 1); the value
+ * is a per-second RateSetting, as the rate limiters take it.
+ */
+export function ratePerMinute(): Parser<RateSetting, RateSetting | string> {
+  const check = (perMinute: number, burst: number, shown: string): RateSetting => {
+    if (!(perMinute > 0) || perMinute > 60_000_000 || !Number.isInteger(burst) || !(burst >= 1) || burst > 10_000_000) {
+      throw new OptionProblem(`${shown} ${PER_MINUTE_RULE}`);
+    }
+    return Object.freeze({ perSecond: perMinute / 60, burst });
+  };
+  const fromString = (text: string): RateSetting => {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(?::\s*(\d+)\s*)?$/.exec(text);
+    if (match === null) throw new OptionProblem(`"${clip(text)}" ${PER_MINUTE_RULE}`);
+    const perMinute = Number(match[1]);
+    const burst = match[2] === undefined ? Math.max(1, Math.ceil(perMinute)) : Number(match[2]);
+    return check(perMinute, burst, `"${clip(text)}"`);
+  };
+  return {
+    fromText: (texts) => fromString(last(texts)),
+    fromValue: (value) => {
+      if (typeof value === "string") return fromString(value);
+      if (typeof value === "object" && value !== null) return check(value.perSecond * 60, value.burst, describe(value));
+      throw new OptionProblem(`${describe(value)} ${PER_MINUTE_RULE}`);
+    },
+    show: (value) => `${Math.round(value.perSecond * 60 * 1000) / 1000}:${value.burst}`,
+  };
+}
+
+/** A repeatable flag of CIDRs or addresses (`--x 10.0.0.0/8 --x ::1`; each may be a comma list); empty for none. */
+export function repeatedCidrs(): Parser<readonly string[], readonly string[] | string> {
+  const parse = (entries: readonly string[]): string[] => {
+    const problems = entries.filter((entry) => parseCidr(entry) === undefined).map((entry) => `"${clip(entry)}" is not a CIDR or IP address`);
+    if (problems.length > 0) throw new OptionProblem(problems.join("; "));
+    return [...entries];
+  };
+  return {
+    fromText: (texts) => parse(texts.flatMap(splitList)),
+    fromValue: (value) => parse(stringList(value)),
+    show: (value) => (value.length === 0 ? "none" : value.join(" ")),
+  };
+}

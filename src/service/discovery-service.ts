@@ -15,6 +15,7 @@ import { parseHostPort } from "../net/host-port.js";
 import type { Registry } from "../registry/index.js";
 import type { TokenSigner } from "../tokens/index.js";
 import type { CallContext } from "./call.js";
+import type { RendezvousHandlers } from "./rendezvous.js";
 import * as check from "./validate.js";
 
 /** An Endpoint as stored: a copy of the client's, or one the service built. */
@@ -86,6 +87,8 @@ export interface DiscoveryServiceOptions {
   readonly tokens?: TokenSigner;
   /** Require WireGuard-shaped pubkeys (base64 of 32 bytes). Default true; `--pubkey-check off` clears it. */
   readonly strictPubkeys?: boolean;
+  /** The bootstrap rendezvous RPCs; without them they answer `unimplemented` (`--rendezvous off`). */
+  readonly rendezvous?: RendezvousHandlers;
 }
 
 type Methods = (typeof DiscoveryService)["method"];
@@ -108,7 +111,7 @@ export type DiscoveryHandlers = {
  * relay cursor.
  */
 export function createDiscoveryService(options: DiscoveryServiceOptions): DiscoveryHandlers {
-  const { registry, ttlSeconds, version, startedAtMs, now, randomId, tokens } = options;
+  const { registry, ttlSeconds, version, startedAtMs, now, randomId, tokens, rendezvous } = options;
   const strict = options.strictPubkeys ?? true;
   const stunServers = [...options.stunServers];
   const relays = options.relays;
@@ -271,14 +274,17 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       const token = tokens.sign({ agentId: req.agentId, colonyId: req.colonyId, reefId: req.reefId, intent: req.intent });
       return { jwt: token.jwt, expiresAt: BigInt(token.expiresAt) };
     },
-    publishBootstrapRendezvous() {
-      throw rendezvousUnimplemented("PublishBootstrapRendezvous");
+    publishBootstrapRendezvous(req, ctx) {
+      if (rendezvous === undefined) throw rendezvousUnimplemented("PublishBootstrapRendezvous");
+      return rendezvous.publishBootstrapRendezvous(req, ctx);
     },
-    pollBootstrapRendezvous() {
-      throw rendezvousUnimplemented("PollBootstrapRendezvous");
+    pollBootstrapRendezvous(req, ctx) {
+      if (rendezvous === undefined) throw rendezvousUnimplemented("PollBootstrapRendezvous");
+      return rendezvous.pollBootstrapRendezvous(req, ctx);
     },
-    ackBootstrapRendezvous() {
-      throw rendezvousUnimplemented("AckBootstrapRendezvous");
+    ackBootstrapRendezvous(req, ctx) {
+      if (rendezvous === undefined) throw rendezvousUnimplemented("AckBootstrapRendezvous");
+      return rendezvous.ackBootstrapRendezvous(req, ctx);
     },
   };
 }
@@ -317,5 +323,5 @@ function noRelay(): ConnectError {
 }
 
 function rendezvousUnimplemented(method: string): ConnectError {
-  return new ConnectError(`${method} is not implemented by this server`, Code.Unimplemented);
+  return new ConnectError(`${method} is not enabled on this server (--rendezvous off)`, Code.Unimplemented);
 }

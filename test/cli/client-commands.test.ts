@@ -555,3 +555,42 @@ t.test("admin is dispatched to the admin commands", async (t) => {
   t.equal(run.code, 2);
   t.match(run.stderr, /admin needs a command: list, show, evict or stats\n\nAdmin commands/);
 });
+
+t.test("rendezvous poll prints a mesh's records (ids, times, base64), waits with --wait, and --json", async (t) => {
+  const server = await startServer(t);
+  const url = ["--url", server.url];
+  const none = await runCli(["rendezvous", "poll", "rdv-mesh", ...url]);
+  t.same([none.code, none.stdout], [0, "no rendezvous records on mesh rdv-mesh\n"]);
+  const waited = await runCli(["rendezvous", "poll", "rdv-mesh", "--wait", "1", ...url]);
+  t.same([waited.code, waited.stdout], [0, "no rendezvous records on mesh rdv-mesh (waited 1s)\n"]);
+
+  const publish = (body: object) =>
+    fetch(`${server.url}/coral.discovery.v1.DiscoveryService/PublishBootstrapRendezvous`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }).then(async (res) => (await res.json()) as { recordId: string });
+  const polling = runCli(["rendezvous", "poll", "rdv-mesh", "--wait", "25s", ...url]);
+  await until(async () => ((await (await fetch(`${server.url}/health`)).json()) as { rendezvous_polls_waiting: number }).rendezvous_polls_waiting === 1, "the poll to wait");
+  const { recordId } = await publish({ mesh_id: "rdv-mesh", ciphertext: "AQID", gcm_nonce: "BAUG", write_token: "Bw==" });
+  const woken = await polling;
+  t.equal(woken.code, 0, woken.stderr);
+  t.match(woken.stdout, new RegExp(`^record ${recordId}\\n {2}published +\\d{4}-.*\\(\\d+s ago\\)\\n {2}gcm nonce +BAUG\\n {2}ciphertext +AQID \\(3 bytes\\)\\n$`));
+
+  const json = await runCli(["rendezvous", "poll", "rdv-mesh", "--json", ...url]);
+  t.match(JSON.parse(json.stdout), { records: [{ recordId, ciphertext: "AQID", gcmNonce: "BAUG" }] });
+
+  const bad = await runCli(["rendezvous", "poll", "rdv-mesh", "--wait", "26", ...url]);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--wait "26" must be 0-25 seconds/);
+  const noMesh = await runCli(["rendezvous", "poll", ...url]);
+  t.equal(noMesh.code, 2);
+  t.match(noMesh.stderr, /a mesh id \(coral-discovery rendezvous poll <mesh-id>\) is required/);
+  const other = await runCli(["rendezvous", "publish", ...url]);
+  t.equal(other.code, 2);
+  t.match(other.stderr, /unknown rendezvous command "publish"; use: rendezvous poll <mesh-id>/);
+  t.match((await runCli(["rendezvous"])).stderr, /unknown rendezvous command ""/);
+  const off = await startServer(t, { rendezvous: false });
+  const refused = await runCli(["rendezvous", "poll", "m", "--url", off.url]);
+  t.match(refused.stderr, /unimplemented: PollBootstrapRendezvous is not enabled on this server \(--rendezvous off\)/);
+});

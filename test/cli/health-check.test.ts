@@ -19,7 +19,7 @@ async function failure(promise: Promise<unknown>): Promise<ConnectError> {
 t.test("fetchHealth returns the daemon's GET /health document as served", async (t) => {
   const server = await startServer(t);
   const doc = await fetchHealth(`${server.url}/`, { timeoutMs: 5_000, signal: never });
-  t.strictSame(Object.keys(doc), ["status", "version", "uptime_seconds", "colonies", "agents"]);
+  t.strictSame(Object.keys(doc), ["status", "version", "uptime_seconds", "colonies", "agents", "rendezvous_records", "rendezvous_polls_waiting"]);
   t.equal(doc.status, "ok");
 });
 

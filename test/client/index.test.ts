@@ -47,12 +47,15 @@ t.test("the client offers the raw RPCs, with lookupColony overloaded, plus regis
   const { transport } = setup();
   const discovery = createDiscoveryClient({ baseUrl: "http://unused.test", transport });
   t.same(Object.keys(discovery).sort(), [
+    "ackBootstrapRendezvous",
     "createBootstrapToken",
     "findColony",
     "health",
     "invalidate",
     "lookupAgent",
     "lookupColony",
+    "pollBootstrapRendezvous",
+    "publishBootstrapRendezvous",
     "registerAgent",
     "registerColony",
     "releaseRelay",

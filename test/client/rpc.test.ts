@@ -20,6 +20,9 @@ function setup(timeoutMs?: number) {
     releaseRelay: async (_r, ctx) => (await note("releaseRelay", ctx), { success: true }),
     health: async (_r, ctx) => (await note("health", ctx), { status: "ok" }),
     createBootstrapToken: async (_r, ctx) => (await note("createBootstrapToken", ctx), { jwt: "a.b.c" }),
+    publishBootstrapRendezvous: async (_r, ctx) => (await note("publishBootstrapRendezvous", ctx), { success: true, recordId: "R" }),
+    pollBootstrapRendezvous: async (_r, ctx) => (await note("pollBootstrapRendezvous", ctx), { timedOut: true }),
+    ackBootstrapRendezvous: async (_r, ctx) => (await note("ackBootstrapRendezvous", ctx), { success: true }),
   });
   const client = createDiscoveryClient({ baseUrl: "http://discovery.test", transport, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   return { client, seen, hangNext: () => (hang = true) };
@@ -35,14 +38,29 @@ async function callAll(client: DiscoveryClient, options?: { timeoutMs?: number }
     (await client.releaseRelay({ sessionId: "s1" }, options)).success,
     (await client.health({}, options)).status,
     (await client.createBootstrapToken({ agentId: "a", colonyId: "c" }, options)).jwt,
+    (await client.publishBootstrapRendezvous({ meshId: "m" }, options)).recordId,
+    (await client.pollBootstrapRendezvous({ meshId: "m" }, options)).timedOut,
+    (await client.ackBootstrapRendezvous({ meshId: "m", recordId: "R" }, options)).success,
   ];
 }
 
-const methods = ["registerColony", "lookupColony", "registerAgent", "lookupAgent", "requestRelay", "releaseRelay", "health", "createBootstrapToken"];
+const methods = [
+  "registerColony",
+  "lookupColony",
+  "registerAgent",
+  "lookupAgent",
+  "requestRelay",
+  "releaseRelay",
+  "health",
+  "createBootstrapToken",
+  "publishBootstrapRendezvous",
+  "pollBootstrapRendezvous",
+  "ackBootstrapRendezvous",
+];
 
 t.test("every RPC wrapper answers the typed response and sends the default 10 s deadline", async (t) => {
   const { client, seen } = setup();
-  t.same(await callAll(client), [true, "m", true, "a", "s1", true, "ok", "a.b.c"]);
+  t.same(await callAll(client), [true, "m", true, "a", "s1", true, "ok", "a.b.c", "R", true, true]);
   t.same(seen.map((s) => s.method), methods);
   for (const s of seen) t.ok(s.timeoutMs !== undefined && s.timeoutMs > 9_000 && s.timeoutMs <= 10_000, `${s.method}: deadline ${s.timeoutMs} ms`);
 });
@@ -54,6 +72,19 @@ t.test("the client's timeoutMs and a call's own timeoutMs set the deadline", asy
   seen.length = 0;
   await callAll(client, { timeoutMs: 700 });
   for (const s of seen) t.ok(s.timeoutMs !== undefined && s.timeoutMs > 200 && s.timeoutMs <= 700, `${s.method}: ${s.timeoutMs} ms`);
+});
+
+t.test("a rendezvous poll's default deadline covers its wait (at most 25 s); its own timeoutMs wins", async (t) => {
+  const { client, seen } = setup(2_000);
+  await client.pollBootstrapRendezvous({ meshId: "m", waitSeconds: 25 });
+  await client.pollBootstrapRendezvous({ meshId: "m", waitSeconds: 3600 });
+  await client.pollBootstrapRendezvous({ meshId: "m", waitSeconds: -1 });
+  await client.pollBootstrapRendezvous({ meshId: "m", waitSeconds: 25 }, { timeoutMs: 500 });
+  const deadlines = seen.map((s) => s.timeoutMs as number);
+  t.ok(deadlines[0]! > 26_000 && deadlines[0]! <= 27_000, `wait 25 s: ${deadlines[0]} ms`);
+  t.ok(deadlines[1]! > 26_000 && deadlines[1]! <= 27_000, `wait capped at 25 s: ${deadlines[1]} ms`);
+  t.ok(deadlines[2]! > 1_000 && deadlines[2]! <= 2_000, `no wait: ${deadlines[2]} ms`);
+  t.ok(deadlines[3]! > 0 && deadlines[3]! <= 500, `its own: ${deadlines[3]} ms`);
 });
 
 t.test("headers pass through", async (t) => {

@@ -11,6 +11,8 @@ import {
   optionalPath,
   OptionProblem,
   rate,
+  ratePerMinute,
+  repeatedCidrs,
   repeatedHostPort,
   seconds,
   splitList,
@@ -153,6 +155,33 @@ t.test("rate: rate[:burst], burst twice the rate by default", async (t) => {
   t.equal(problem(() => p.fromValue({ perSecond: 1, burst: 1.5 }, ctx)), `{"perSecond":1,"burst":1.5} ${rule}`);
   t.equal(problem(() => p.fromValue(5 as never, ctx)), `5 ${rule}`);
   t.equal(p.show({ perSecond: 20, burst: 40 }), "20:40");
+});
+
+t.test("repeatedCidrs: each occurrence a CIDR or address (or a comma list of them)", async (t) => {
+  const p = repeatedCidrs();
+  t.same(p.fromText(["127.0.0.0/8", "::1, 10.0.0.0/8"], ctx), ["127.0.0.0/8", "::1", "10.0.0.0/8"]);
+  t.same(p.fromValue(["192.168.0.0/16"], ctx), ["192.168.0.0/16"]);
+  t.same(p.fromValue("", ctx), []);
+  t.equal(problem(() => p.fromText(["10.0.0.0/33", "nope"], ctx)), '"10.0.0.0/33" is not a CIDR or IP address; "nope" is not a CIDR or IP address');
+  t.equal(p.show([]), "none");
+  t.equal(p.show(["127.0.0.0/8", "::1"]), "127.0.0.0/8 ::1");
+});
+
+t.test("ratePerMinute: rate[:burst] per minute, burst the rate by default, value per second", async (t) => {
+  const p = ratePerMinute();
+  t.same(p.fromText(["5:10"], ctx), { perSecond: 5 / 60, burst: 10 });
+  t.same(p.fromText([" 30 "], ctx), { perSecond: 0.5, burst: 30 });
+  t.same(p.fromText(["0.5"], ctx), { perSecond: 0.5 / 60, burst: 1 }, "burst at least 1");
+  t.same(p.fromValue({ perSecond: 1, burst: 2 }, ctx), { perSecond: 1, burst: 2 });
+  t.same(p.fromValue("60:1", ctx), { perSecond: 1, burst: 1 });
+  const rule = "must be rate[:burst], e.g. 5:10 (a positive rate per minute, a burst of at least 1)";
+  for (const bad of ["0", "0:5", "-1:2", "5:0", "x", "1:2:3", "70000000", "1:20000000"]) {
+    t.equal(problem(() => p.fromText([bad], ctx)), `"${bad}" ${rule}`, bad);
+  }
+  t.equal(problem(() => p.fromValue({ perSecond: 1, burst: 1.5 }, ctx)), `{"perSecond":1,"burst":1.5} ${rule}`);
+  t.equal(problem(() => p.fromValue(5 as never, ctx)), `5 ${rule}`);
+  t.equal(p.show({ perSecond: 5 / 60, burst: 10 }), "5:10");
+  t.equal(p.show({ perSecond: 0.5, burst: 10 }), "30:10");
 });
 
 t.test("clip quotes at most 64 characters; splitList drops blanks", async (t) => {

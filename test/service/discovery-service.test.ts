@@ -322,11 +322,22 @@ t.test("parseRelays reads each host:port, keeping the text as the relay id, and 
   t.throws(() => parseRelays(["198.51.100.1:3478", "relay-without-port"]), { name: "RangeError", message: 'relay "relay-without-port" is not host:port' });
 });
 
-t.test("bootstrap rendezvous RPCs answer unimplemented", async (t) => {
-  const { client } = createServiceFixture();
-  await rejects(t, client.publishBootstrapRendezvous({ meshId: "m" }), Code.Unimplemented, /PublishBootstrapRendezvous/);
+t.test("with --rendezvous off the bootstrap rendezvous RPCs answer unimplemented", async (t) => {
+  const { client } = createServiceFixture({ rendezvous: false });
+  await rejects(t, client.publishBootstrapRendezvous({ meshId: "m" }), Code.Unimplemented, /^PublishBootstrapRendezvous is not enabled on this server \(--rendezvous off\)$/);
   await rejects(t, client.pollBootstrapRendezvous({ meshId: "m" }), Code.Unimplemented, /PollBootstrapRendezvous/);
   await rejects(t, client.ackBootstrapRendezvous({ meshId: "m" }), Code.Unimplemented, /AckBootstrapRendezvous/);
+});
+
+t.test("the bootstrap rendezvous RPCs reach their handlers: publish, poll, ack", async (t) => {
+  const { client } = createServiceFixture();
+  const token = new Uint8Array(32).fill(7);
+  const { recordId, success } = await client.publishBootstrapRendezvous({ meshId: "m", ciphertext: new Uint8Array(8), gcmNonce: new Uint8Array(12), writeToken: token });
+  t.equal(success, true);
+  const polled = await client.pollBootstrapRendezvous({ meshId: "m", waitSeconds: 25 });
+  t.same(polled.records.map((r) => r.recordId), [recordId]);
+  t.equal((await client.ackBootstrapRendezvous({ meshId: "m", recordId, writeToken: token })).success, true);
+  t.equal((await client.pollBootstrapRendezvous({ meshId: "m" })).timedOut, true);
 });
 
 t.test("per-address quotas: agents per mesh and relay sessions are charged to the caller's address (IPv6: its /64)", async (t) => {

@@ -110,7 +110,7 @@ const SAME: Case[] = [
   rpcCase("ReleaseRelay, unknown session", "ReleaseRelay", (e) => payloadOf(e, ReleaseRelayRequestSchema, { sessionId: "nope" })),
   rpcCase("CreateBootstrapToken", "CreateBootstrapToken", (e) => payloadOf(e, CreateBootstrapTokenRequestSchema, { agentId: "a1", colonyId: "c1" })),
   rpcCase("CreateBootstrapToken, colony_id missing", "CreateBootstrapToken", (e) => payloadOf(e, CreateBootstrapTokenRequestSchema, { agentId: "a1" })),
-  rpcCase("a rendezvous RPC, unimplemented", "PublishBootstrapRendezvous", (e) => payloadOf(e, PublishBootstrapRendezvousRequestSchema, { meshId: "m" })),
+  rpcCase("a rendezvous RPC, ciphertext missing", "PublishBootstrapRendezvous", (e) => payloadOf(e, PublishBootstrapRendezvousRequestSchema, { meshId: "m" })),
   rpcCase("RegisterColony with a large payload", "RegisterColony", (e, tag) => payloadOf(e, RegisterColonyRequestSchema, colony(`big-${tag}`, { metadata: bigMetadata }))),
   rpcCase(
     "a large answer, compressed because the client accepts gzip",

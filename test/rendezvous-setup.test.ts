@@ -1,0 +1,67 @@
+import t from "tap";
+import { create } from "@bufbuild/protobuf";
+import { PollBootstrapRendezvousRequestSchema, PublishBootstrapRendezvousRequestSchema } from "../gen/coral/discovery/v1/discovery_pb.js";
+import { resolveConfig } from "../src/config/index.js";
+import { createConfiguredRendezvous } from "../src/rendezvous-setup.js";
+import { contextOf } from "./fixtures/call.js";
+import { createFakeClock } from "./fixtures/clock.js";
+import { createManualTimers } from "./fixtures/manual-timers.js";
+
+const publishReq = (meshId: string) =>
+  create(PublishBootstrapRendezvousRequestSchema, { meshId, ciphertext: new Uint8Array(100), gcmNonce: new Uint8Array(12), writeToken: new Uint8Array(16), ttlSeconds: 10 });
+
+t.test("the configured caps and rates apply; health counts records and waiting polls; sweep frees expired records", async (t) => {
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const config = resolveConfig({ rendezvousMaxRecordsPerMesh: 1, rendezvousMaxPollsPerMesh: 1, rendezvousPublishRate: "60:2" });
+  const rdv = createConfiguredRendezvous(config, clock.now, timers);
+  await rdv.handlers.publishBootstrapRendezvous(publishReq("m"), contextOf());
+  await t.rejects(rdv.handlers.publishBootstrapRendezvous(publishReq("m"), contextOf()), { message: /--rendezvous-max-records-per-mesh/ });
+  await t.rejects(rdv.handlers.publishBootstrapRendezvous(publishReq("m"), contextOf()), { message: /at most 60 publishes per minute on one mesh \(bursts of 2/ });
+  const waiting = rdv.handlers.pollBootstrapRendezvous(create(PollBootstrapRendezvousRequestSchema, { meshId: "n", waitSeconds: 5 }), contextOf());
+  await timers.settle();
+  await t.rejects(rdv.handlers.pollBootstrapRendezvous(create(PollBootstrapRendezvousRequestSchema, { meshId: "n", waitSeconds: 5 }), contextOf()), { message: /at most 1 \(--rendezvous-max-polls-per-mesh\)/ });
+  t.same(rdv.health(), { rendezvous_records: 1, rendezvous_polls_waiting: 1 });
+  await timers.next();
+  await waiting;
+  clock.advance(10_000);
+  rdv.sweep(clock.now());
+  t.same(rdv.health(), { rendezvous_records: 0, rendezvous_polls_waiting: 0 });
+  t.equal(rdv.store.size.bytes, 0);
+  t.equal(rdv.waiters.size, 0);
+  await rdv.handlers.publishBootstrapRendezvous(publishReq("m"), contextOf());
+  t.equal(rdv.store.size.records, 1, "the bucket refilled and was pruned");
+});
+
+t.test("without timers it waits on Node's", async (t) => {
+  const rdv = createConfiguredRendezvous(resolveConfig({}), Date.now);
+  const controller = new AbortController();
+  const waiting = rdv.handlers.pollBootstrapRendezvous(create(PollBootstrapRendezvousRequestSchema, { meshId: "m", waitSeconds: 25 }), contextOf({ signal: controller.signal }));
+  t.equal(rdv.waiters.size, 0, "the store read comes first");
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(rdv.waiters.size, 1);
+  controller.abort(new Error("gone"));
+  await t.rejects(waiting, { message: "gone" });
+  t.equal(rdv.waiters.size, 0);
+});
+
+t.test("--rendezvous-probe on dials through the given dialer, within --rendezvous-probe-allow", async (t) => {
+  const dialled: string[] = [];
+  const config = resolveConfig({ rendezvousProbe: true, rendezvousProbeAllow: ["127.0.0.0/8"] });
+  const rdv = createConfiguredRendezvous(config, Date.now, undefined, async (target, timeoutMs) => {
+    dialled.push(`${target.ip}:${target.port}/${timeoutMs}`);
+    return true;
+  });
+  const probed = (probeEndpoint: string) =>
+    rdv.handlers.publishBootstrapRendezvous(create(PublishBootstrapRendezvousRequestSchema, { ...publishReq("m"), verifyReachability: true, probeEndpoint }), contextOf());
+  t.match(await probed("127.0.0.5:8444"), { success: true });
+  t.match(await probed("[::1]:8444"), { success: false, probeFailed: true });
+  t.same(dialled, ["127.0.0.5:8444/2000"]);
+});
+
+t.test("--rendezvous-probe off (the default) never dials", async (t) => {
+  const rdv = createConfiguredRendezvous(resolveConfig({}), Date.now, undefined, async () => t.fail("dialled") as never);
+  const res = await rdv.handlers.publishBootstrapRendezvous(create(PublishBootstrapRendezvousRequestSchema, { ...publishReq("m"), verifyReachability: true, probeEndpoint: "203.0.113.1:8444" }), contextOf());
+  t.equal(res.success, true);
+  t.equal(res.probeFailed, undefined);
+});
