@@ -13,12 +13,12 @@ function fakeStore(backlog: { colonies: number; agents: number; relaySessions: n
       const take = (kind: keyof typeof left) => {
         const n = Math.min(budget, left[kind]);
         left[kind] -= n;
-        return Array.from({ length: n }, () => ({}));
+        return n;
       };
       const colonies = take("colonies");
       const agents = take("agents");
       const relaySessions = take("relaySessions");
-      return { colonies, agents, relaySessions, complete: colonies.length < budget && agents.length < budget && relaySessions.length < budget };
+      return { colonies, agents, relaySessions, complete: colonies < budget && agents < budget && relaySessions < budget };
     },
   };
   return { store, calls, left, refill: (more: Partial<typeof left>) => Object.assign(left, { ...left, ...more }) };
@@ -39,7 +39,7 @@ function setup(backlog = { colonies: 0, agents: 0, relaySessions: 0 }, budget = 
     intervalMs: 60_000,
     budget,
     timers,
-    log: { info: (obj, msg) => logged.push({ obj, msg }) },
+    log: { info: (obj, msg) => logged.push({ obj, msg }), warn: (obj, msg) => logged.push({ obj, msg }) },
     onInterval: () => intervals++,
     onSwept: (removed, turns, durationMs) => swept.push({ removed: { ...removed }, turns, durationMs }),
     ...(realElapsed ? {} : { elapsedNow: () => 5 * readings++ }),
