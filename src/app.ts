@@ -27,6 +27,7 @@ import { createRateLimit } from "./service/rate-limit.js";
 import { createAdminGuard } from "./service/admin-auth.js";
 import { createAdminService } from "./service/admin-service.js";
 import { createConfiguredRendezvous } from "./rendezvous-setup.js";
+import { openRedisStore } from "./redis-setup.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
@@ -102,7 +103,6 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const now = deps.now ?? Date.now;
-  const store = deps.store ?? memoryStore(deps.registry ?? createConfiguredRegistry(config, now));
   const isTrustedProxy = createAddressMatcher(config.trustProxy);
   const randomId = deps.randomId ?? randomUUID;
   const startedAtMs = now();
@@ -140,6 +140,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Let in-flight requests finish on close, but do not wait for idle keep-alives.
     forceCloseConnections: "idle",
   });
+
+  const store =
+    deps.store ??
+    (config.redisUrl === undefined ? memoryStore(deps.registry ?? createConfiguredRegistry(config, now)) : await openRedisStore(config, app.log));
 
   const rendezvous = config.rendezvous ? createConfiguredRendezvous(config, now) : undefined;
   const metrics = config.metrics
