@@ -47,6 +47,18 @@ export async function openRedisStore(config: Config, log: RedisLog, now?: () => 
     if (up !== false) log.warn({ redis: where, err: { message: error.message } }, "state store unreachable: calls answer unavailable until it is back");
     up = false;
   });
+  // Start serving once connected, or after one connect timeout: then /readyz says unreachable until Redis answers.
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off("ready", done);
+      client.off("error", done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(config.redisTimeoutMs, 1_000));
+    client.once("ready", done);
+    client.once("error", done);
+  });
   return createRedisStore({
     client,
     prefix: config.redisPrefix,

@@ -59,8 +59,15 @@ export function createRedisStore<C, A, R>(options: RedisStoreOptions<C, A, R>): 
     } catch (error) {
       const message = (error as Error).message;
       if ((error as Error).name === "ReplyError" && !TRANSIENT.test(message)) throw error;
-      throw new RegistryError("unavailable", `${unreachable()}: ${message}; retry shortly`);
+      throw new RegistryError("unavailable", `${unreachable()}: ${reason(message)}; retry shortly`);
     }
+  }
+
+  /** ioredis's words for what went wrong, in an operator's. */
+  function reason(message: string): string {
+    if (client.status !== "ready") return "not connected (reconnecting)";
+    if (/timed out/i.test(message)) return "no answer in time (--redis-timeout)";
+    return message;
   }
 
   const text = (value: string | number | null | undefined) => String(value);
