@@ -75,13 +75,8 @@ export async function openRedisStore(config: Config, log: RedisLog, now?: () => 
     },
     sizeOf: discoveryEntrySizes,
     codecs: { colony: colonyCodec, agent: agentCodec, relay: relayCodec },
-    describe: `Redis at ${describeHost(url)}`,
+    describe: `Redis at ${client.options.host}:${client.options.port}`,
     ...(now === undefined ? {} : { now }),
   });
 }
 
-/** `host:port` of a Redis URL, never its credentials. */
-function describeHost(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.hostname}:${parsed.port || "6379"}`;
-}

@@ -1,6 +1,6 @@
 // `--redis-url`: where the shared state store lives. Checked at start-up, so
 // a typo stops the daemon with a message instead of retrying a bad address.
-import { clip, describe, OptionProblem, type Parser } from "./parsers.js";
+import { clip, describe, last, OptionProblem, type Parser } from "./parsers.js";
 
 const RULE = "use redis://[user:password@]host:port[/db] or rediss://... (TLS)";
 
@@ -22,7 +22,7 @@ export function redisUrl(): Parser<string | undefined, string | undefined> {
     return value;
   };
   return {
-    fromText: (texts) => fromString(texts[texts.length - 1] ?? ""),
+    fromText: (texts) => fromString(last(texts)),
     fromValue: (value) => {
       if (value !== undefined && typeof value !== "string") throw new OptionProblem(`${describe(value)} must be a Redis URL`);
       return value === undefined ? undefined : fromString(value);
