@@ -278,3 +278,13 @@ t.test("--reflection (env REFLECTION) is on unless switched off, and rejects oth
   t.equal(resolveConfig({ reflection: "off" }).reflection, false, "as text");
   t.throws(() => loadConfig(["--reflection", "maybe"], {}), /--reflection/);
 });
+
+t.test("--redis-url needs a configured signing key: every instance must sign with the same one", async (t) => {
+  t.match(problems(["--redis-url", "redis://127.0.0.1:6379"]), [
+    /--redis-url needs --signing-key-file \(or DISCOVERY_SIGNING_KEY\): every instance must sign bootstrap tokens with the same key, so that a token minted by one verifies against the JWKS of all; create one with `coral-discovery keygen`/,
+  ]);
+  const key = '{"id":"01H7X0X7X0X7X0X7X0X7X0X7X0","privateKey":"hXIqNNX5M2H9WuNmTPcAYgwRSWpJMqONpL3HPPoxsdo="}';
+  t.same(problems(["--redis-url", "redis://127.0.0.1:6379", "--redis-prefix", "team-a:"], { DISCOVERY_SIGNING_KEY: key }), []);
+  t.match(problems(["--redis-url", "tcp://x"]), [/is not a Redis URL/]);
+  t.match(problems(["--redis-timeout", "0"]), [/redis-timeout/]);
+});
