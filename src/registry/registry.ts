@@ -129,12 +129,14 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
     `the registry is full: its entries take ${totalBytes} of the ${limits.bytes} bytes --max-registry-bytes allows, and ${what}`;
 
   return {
-    registerColony(meshId, pubkey, data) {
+    registerColony(meshId, pubkey, data, proven = false) {
       const nowMs = now();
       const active = colonies.get(meshId, nowMs);
       if (active !== undefined && active.pubkey !== pubkey) {
         throw splitBrain(meshId, active.expiresAtMs, nowMs);
       }
+      // The ownership rule (see Registry.registerColony): a proven lease takes a proven renewal.
+      if (active?.proven === true && !proven) throw proofRequired(`mesh ${meshId}'s colony`, active.expiresAtMs, nowMs);
       if (active === undefined) {
         ensureRoom(
           () => colonies.size >= limits.colonies && colonies.peek(meshId) === undefined,
@@ -154,7 +156,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
       );
       const previous = colonies.peek(meshId);
       // Frozen: the expiry index files leases by expiresAtMs, which must never change behind its back.
-      const lease: ColonyLease<C> = Object.freeze({ meshId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes });
+      const lease: ColonyLease<C> = Object.freeze({ meshId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes, proven });
       totalBytes += bytes - (previous?.bytes ?? 0);
       colonies.set(meshId, lease);
       if (previous === undefined) colonyOrder.add(meshId);
@@ -163,11 +165,15 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
     lookupColony(meshId) {
       return colonies.get(meshId, now());
     },
-    registerAgent(meshId, agentId, pubkey, data, owner) {
+    registerAgent(meshId, agentId, pubkey, data, owner, proven = false) {
       const nowMs = now();
       const key = agentKey(meshId, agentId);
       const stored = agents.peek(key);
       const active = stored !== undefined && nowMs < stored.expiresAtMs;
+      // The ownership rule (see Registry.registerAgent): a proven lease takes a proven renewal of its own pubkey.
+      if (active && stored.proven && (!proven || stored.pubkey !== pubkey)) {
+        throw proofRequired(`agent ${agentId} of mesh ${meshId}`, stored.expiresAtMs, nowMs, stored.pubkey !== pubkey);
+      }
       const isNew = () => agents.peek(key) === undefined;
       const meshCount = () => meshAgents.get(meshId)?.size ?? 0;
       if (!active) {
@@ -207,7 +213,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
       );
       const previous = agents.peek(key);
       if (previous !== undefined) agentGone(previous, key);
-      const lease: AgentLease<A> = Object.freeze({ meshId, agentId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes, owner });
+      const lease: AgentLease<A> = Object.freeze({ meshId, agentId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes, owner, proven });
       totalBytes += bytes;
       ownedAgents.add(ownerKey, 1);
       let keys = meshAgents.get(meshId);
@@ -331,5 +337,23 @@ function splitBrain(meshId: string, expiresAtMs: number, nowMs: number): Registr
     "split_brain",
     `mesh ${meshId} is already registered by a colony with a different pubkey (split-brain protection); ` +
       `its lease ends at ${new Date(expiresAtMs).toISOString()} (in ${seconds}s) unless it renews`,
+  );
+}
+
+/**
+ * The refusal of an unproven registration (or, for agents, one for another
+ * pubkey) over an active proven lease: what is required and how to send it.
+ */
+function proofRequired(what: string, expiresAtMs: number, nowMs: number, otherPubkey = false): RegistryError {
+  const seconds = Math.ceil((expiresAtMs - nowMs) / 1000);
+  const who = otherPubkey
+    ? "a registration for another pubkey cannot replace it; only one proven with the private key of the stored pubkey may renew it"
+    : "a registration proof is required to renew or replace it";
+  return new RegistryError(
+    "proof_required",
+    `${what} is held by a proven registration: ${who}. Send the Coral-Registration-Proof header ` +
+      "(v1.<unix-seconds>.<base64url HMAC>, made with the WireGuard private key of the pubkey and the service key of " +
+      "GET /.well-known/coral-discovery.json; the coral-discovery client does it with wireguardPrivateKey), " +
+      `or wait until the lease ends at ${new Date(expiresAtMs).toISOString()} (in ${seconds}s)`,
   );
 }
