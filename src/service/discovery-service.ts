@@ -13,8 +13,9 @@ import {
 import { addressKey, isPublicIp } from "../net/address.js";
 import { parseHostPort } from "../net/host-port.js";
 import type { Registry } from "../registry/index.js";
-import type { TokenSigner } from "../tokens/index.js";
+import { PROVEN_HEADER, type TokenSigner } from "../tokens/index.js";
 import type { CallContext } from "./call.js";
+import type { ProofCheck } from "./proof.js";
 import type { RendezvousHandlers } from "./rendezvous.js";
 import * as check from "./validate.js";
 
@@ -89,6 +90,8 @@ export interface DiscoveryServiceOptions {
   readonly strictPubkeys?: boolean;
   /** The bootstrap rendezvous RPCs; without them they answer `unimplemented` (`--rendezvous off`). */
   readonly rendezvous?: RendezvousHandlers;
+  /** Checks registration proofs (Coral-Registration-Proof); without it the header is ignored and nothing is proven. */
+  readonly proofs?: ProofCheck;
 }
 
 type Methods = (typeof DiscoveryService)["method"];
@@ -111,7 +114,7 @@ export type DiscoveryHandlers = {
  * relay cursor.
  */
 export function createDiscoveryService(options: DiscoveryServiceOptions): DiscoveryHandlers {
-  const { registry, ttlSeconds, version, startedAtMs, now, randomId, tokens, rendezvous } = options;
+  const { registry, ttlSeconds, version, startedAtMs, now, randomId, tokens, rendezvous, proofs } = options;
   const strict = options.strictPubkeys ?? true;
   const stunServers = [...options.stunServers];
   const relays = options.relays;
@@ -122,7 +125,8 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
   let nextRelay = 0;
 
   return {
-    registerColony(req, { observedIp }) {
+    registerColony(req, ctx) {
+      const { observedIp } = ctx;
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
       check.endpoints(req.endpoints, "endpoints", true);
@@ -144,7 +148,9 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
         publicPort: req.publicPort,
         publicEndpoint: copyPublicEndpoint(req.publicEndpoint),
       };
-      const lease = registry.registerColony(req.meshId, req.pubkey, data);
+      const proven = proofs?.colony(req, ctx) ?? false;
+      const lease = registry.registerColony(req.meshId, req.pubkey, data, proven);
+      ctx.setResponseHeader(PROVEN_HEADER, String(lease.proven));
       return {
         success: true,
         ttl: ttlSeconds,
@@ -154,10 +160,11 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    lookupColony(req) {
+    lookupColony(req, ctx) {
       check.id(req.meshId, "mesh_id");
       const lease = registry.lookupColony(req.meshId);
       if (lease === undefined) throw new ConnectError(`colony ${req.meshId} not found`, Code.NotFound);
+      ctx.setResponseHeader(PROVEN_HEADER, String(lease.proven));
       const { data } = lease;
       return {
         meshId: lease.meshId,
@@ -176,7 +183,8 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    registerAgent(req, { clientIp, observedIp }) {
+    registerAgent(req, ctx) {
+      const { clientIp, observedIp } = ctx;
       check.id(req.agentId, "agent_id");
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
@@ -191,13 +199,16 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
           Code.InvalidArgument,
         );
       }
+      const proven = proofs?.agent(req, ctx) ?? false;
       const lease = registry.registerAgent(
         req.meshId,
         req.agentId,
         req.pubkey,
         { endpoints: req.endpoints, metadata: req.metadata, observedEndpoint: observed },
         addressKey(clientIp),
+        proven,
       );
+      ctx.setResponseHeader(PROVEN_HEADER, String(lease.proven));
       return {
         success: true,
         ttl: ttlSeconds,
@@ -207,11 +218,12 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    lookupAgent(req) {
+    lookupAgent(req, ctx) {
       check.id(req.agentId, "agent_id");
       check.id(req.meshId, "mesh_id");
       const lease = registry.lookupAgent(req.meshId, req.agentId);
       if (lease === undefined) throw new ConnectError(`agent ${req.agentId} not found`, Code.NotFound);
+      ctx.setResponseHeader(PROVEN_HEADER, String(lease.proven));
       const { data } = lease;
       return {
         agentId: lease.agentId,
