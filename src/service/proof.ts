@@ -4,7 +4,7 @@
 // registration is proven; the registry then applies the ownership rule.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { RegisterAgentRequest, RegisterColonyRequest } from "../../gen/coral/discovery/v1/discovery_pb.js";
-import { PROOF_HEADER, verifyRegistrationProof, type RequireProof, type X25519PrivateKey } from "../tokens/index.js";
+import { createProofKeyCache, PROOF_HEADER, verifyRegistrationProof, type RequireProof, type X25519PrivateKey } from "../tokens/index.js";
 import type { CallContext } from "./call.js";
 
 export interface ProofCheckOptions {
@@ -24,6 +24,12 @@ export interface ProofCheck {
   agent(req: RegisterAgentRequest, ctx: CallContext): boolean;
 }
 
+/**
+ * Pubkeys whose MAC keys are kept (~150 bytes each): a renewal of one of them
+ * skips the X25519 agreement, most of a proof's cost.
+ */
+export const PROOF_KEY_CACHE_ENTRIES = 10_000;
+
 const HOW =
   "send the Coral-Registration-Proof header (made with the WireGuard private key of the pubkey and the service key of " +
   "GET /.well-known/coral-discovery.json; the coral-discovery client does it with wireguardPrivateKey)";
@@ -31,13 +37,14 @@ const HOW =
 export function createProofCheck(options: ProofCheckOptions): ProofCheck {
   const { serviceKey, maxSkewSeconds, now } = options;
   const require = options.require ?? "off";
+  const keyCache = createProofKeyCache(PROOF_KEY_CACHE_ENTRIES);
   function check(req: RegisterColonyRequest | RegisterAgentRequest, ctx: CallContext, required: boolean, what: string): boolean {
     const header = ctx.requestHeader(PROOF_HEADER);
     if (header === undefined || header === "") {
       if (required) throw new ConnectError(`this service requires a registration proof for ${what} (--require-proof ${require}): ${HOW}`, Code.Unauthenticated);
       return false;
     }
-    const result = verifyRegistrationProof(header, req, { serviceKey, nowSeconds: Math.floor(now() / 1000), maxSkewSeconds });
+    const result = verifyRegistrationProof(header, req, { serviceKey, nowSeconds: Math.floor(now() / 1000), maxSkewSeconds, keyCache });
     if (!result.ok) throw new ConnectError(`the Coral-Registration-Proof header ${result.problem}`, Code.Unauthenticated);
     return true;
   }

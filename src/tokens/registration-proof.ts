@@ -50,8 +50,42 @@ export function proofKey(sharedSecret: Uint8Array): Buffer {
   return Buffer.from(hkdfSync("sha256", sharedSecret, new Uint8Array(0), PROOF_LABEL, 32));
 }
 
-function mac(sharedSecret: Uint8Array, request: ProvableRequest, timestamp: string): Buffer {
-  return createHmac("sha256", proofKey(sharedSecret)).update(proofInput(request, timestamp)).digest();
+function mac(key: Buffer, request: ProvableRequest, timestamp: string): Buffer {
+  return createHmac("sha256", key).update(proofInput(request, timestamp)).digest();
+}
+
+/**
+ * MAC keys of pubkeys whose proofs verified (the X25519 agreement is most of
+ * a proof's cost, and a colony renews with the same pubkey every minute).
+ * Bounded: past `maxEntries` the least recently used key is dropped. Only
+ * keys of verified proofs are kept, so nobody fills it without key pairs.
+ */
+export interface ProofKeyCache {
+  get(pubkey: string): Buffer | undefined;
+  set(pubkey: string, key: Buffer): void;
+  readonly size: number;
+}
+
+export function createProofKeyCache(maxEntries: number): ProofKeyCache {
+  const keys = new Map<string, Buffer>();
+  return {
+    get(pubkey) {
+      const key = keys.get(pubkey);
+      if (key !== undefined) {
+        keys.delete(pubkey);
+        keys.set(pubkey, key);
+      }
+      return key;
+    },
+    set(pubkey, key) {
+      keys.delete(pubkey);
+      keys.set(pubkey, key);
+      if (keys.size > maxEntries) keys.delete(keys.keys().next().value as string);
+    },
+    get size() {
+      return keys.size;
+    },
+  };
 }
 
 /**
@@ -61,7 +95,7 @@ function mac(sharedSecret: Uint8Array, request: ProvableRequest, timestamp: stri
  */
 export function createRegistrationProof(request: ProvableRequest, clientKey: X25519PrivateKey, servicePublicKey: Uint8Array, nowSeconds: number): string {
   const timestamp = String(Math.floor(nowSeconds));
-  return `v1.${timestamp}.${mac(clientKey.sharedSecret(servicePublicKey), request, timestamp).toString("base64url")}`;
+  return `v1.${timestamp}.${mac(proofKey(clientKey.sharedSecret(servicePublicKey)), request, timestamp).toString("base64url")}`;
 }
 
 export interface VerifyProofOptions {
@@ -71,6 +105,8 @@ export interface VerifyProofOptions {
   readonly nowSeconds: number;
   /** How far the proof's timestamp may be from `nowSeconds`, either way. */
   readonly maxSkewSeconds: number;
+  /** MAC keys of pubkeys already proven with `serviceKey` (and only with it); none: every proof pays the X25519 agreement. */
+  readonly keyCache?: ProofKeyCache;
 }
 
 export type ProofResult = { ok: true } | { ok: false; problem: string };
@@ -101,15 +137,18 @@ export function verifyRegistrationProof(header: string, request: ProvableRequest
         `at most ${options.maxSkewSeconds}s either way is accepted (--proof-max-skew): make a fresh proof for each request and keep the clock in sync (NTP)`,
     };
   }
-  const peer = decodeX25519PublicKey(request.pubkey);
-  if (peer === undefined) return { ok: false, problem: "cannot be checked: the request's pubkey is not the base64 of a 32-byte X25519 (WireGuard) public key" };
-  let shared: Uint8Array;
-  try {
-    shared = options.serviceKey.sharedSecret(peer);
-  } catch (error) {
-    return { ok: false, problem: `cannot be checked: ${(error as Error).message}` };
+  const cached = options.keyCache?.get(request.pubkey);
+  let key = cached;
+  if (key === undefined) {
+    const peer = decodeX25519PublicKey(request.pubkey);
+    if (peer === undefined) return { ok: false, problem: "cannot be checked: the request's pubkey is not the base64 of a 32-byte X25519 (WireGuard) public key" };
+    try {
+      key = proofKey(options.serviceKey.sharedSecret(peer));
+    } catch (error) {
+      return { ok: false, problem: `cannot be checked: ${(error as Error).message}` };
+    }
   }
-  const expected = mac(shared, request, timestamp);
+  const expected = mac(key, request, timestamp);
   if (!timingSafeEqual(expected, Buffer.from(encoded, "base64url"))) {
     return {
       ok: false,
@@ -118,5 +157,6 @@ export function verifyRegistrationProof(header: string, request: ProvableRequest
         "GET /.well-known/coral-discovery.json, over the request exactly as sent (see the README's Registration proofs)",
     };
   }
+  if (cached === undefined) options.keyCache?.set(request.pubkey, key);
   return { ok: true };
 }

@@ -4,6 +4,7 @@ import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellma
 import { create } from "@bufbuild/protobuf";
 import { PublicEndpointInfoSchema, RegisterAgentRequestSchema, RegisterColonyRequestSchema } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import {
+  createProofKeyCache,
   createRegistrationProof,
   PROOF_HEADER,
   PROOF_LABEL,
@@ -175,4 +176,35 @@ t.test("scripts/verify-proof-vector.mjs (node:crypto alone) checks the README's 
   writeFileSync(broken, "no vector here");
   const missing = t.throws(() => execFileSync(process.execPath, [fromRoot("scripts/verify-proof-vector.mjs"), broken], { encoding: "utf8", stdio: "pipe" }));
   t.match(String((missing as { stderr?: unknown }).stderr), /the README has no <!-- proof-vector --> block/);
+});
+
+t.test("a key cache skips the X25519 agreement for pubkeys already proven, and keeps only verified ones", async (t) => {
+  let agreements = 0;
+  const counting = { publicKey: serviceKey.publicKey, sharedSecret: (peer: Uint8Array) => (agreements++, serviceKey.sharedSecret(peer)) };
+  const keyCache = createProofKeyCache(2);
+  const options = { serviceKey: counting, nowSeconds: TIMESTAMP, maxSkewSeconds: 120, keyCache };
+  const good = createRegistrationProof(colonyRequest(), clientKey, serviceKey.publicKey, TIMESTAMP);
+  const bad = `${good.slice(0, -1)}${good.endsWith("A") ? "Q" : "A"}`;
+  t.match(verifyRegistrationProof(bad, colonyRequest(), options), { ok: false });
+  t.equal(keyCache.size, 0, "a failed proof caches nothing");
+  t.same(verifyRegistrationProof(good, colonyRequest(), options), { ok: true });
+  t.same(verifyRegistrationProof(good, colonyRequest(), options), { ok: true });
+  t.match(verifyRegistrationProof(bad, colonyRequest(), options), { ok: false, problem: /does not match/ }, "a cached key still checks the MAC");
+  t.equal(agreements, 2, "the failed proof and the first good one; then the cache");
+  t.equal(keyCache.size, 1);
+});
+
+t.test("the key cache is bounded, dropping the least recently used pubkey", async (t) => {
+  const cache = createProofKeyCache(2);
+  const key = (n: number) => Buffer.alloc(32, n);
+  cache.set("a", key(1));
+  cache.set("b", key(2));
+  t.same(cache.get("a"), key(1), "a is now the most recently used");
+  cache.set("c", key(3));
+  t.equal(cache.size, 2);
+  t.equal(cache.get("b"), undefined, "b was dropped");
+  t.same([cache.get("a"), cache.get("c")], [key(1), key(3)]);
+  cache.set("a", key(4));
+  t.same(cache.get("a"), key(4), "set replaces");
+  t.equal(cache.size, 2);
 });
