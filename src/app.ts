@@ -10,6 +10,7 @@ import { createByteBudget, type ByteBudget } from "./limits/byte-budget.js";
 import { createLineBudget } from "./limits/line-budget.js";
 import { createDualProtocolServerFactory, type DualProtocolServer } from "./server/dual-protocol.js";
 import { registerJwksRoute } from "./server/jwks-route.js";
+import { buildDiscoveryDocument, registerDiscoveryDocumentRoute } from "./server/discovery-document.js";
 import { createMetrics, registerMetricsRoute } from "./server/metrics.js";
 import { readinessOf, registerProbes, type ReadinessCheck } from "./server/probes.js";
 import { registerReflection } from "./server/reflection.js";
@@ -28,9 +29,10 @@ import { createAdminGuard } from "./service/admin-auth.js";
 import { createAdminService } from "./service/admin-service.js";
 import { createConfiguredRendezvous } from "./rendezvous-setup.js";
 import { openRedisStore } from "./redis-setup.js";
+import { createProofCheck } from "./service/proof.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
-import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
+import { buildJwksJson, createTokenSigner, deriveServiceKey, generateSigningKey, x25519PrivateKey, type SigningKey } from "./tokens/index.js";
 import { VERSION } from "./version.js";
 
 /**
@@ -110,6 +112,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const signingKey = deps.signingKey ?? config.signingKey ?? generateSigningKey();
   // A Buffer, so Fastify sends it as is: exactly `application/json`, no charset added.
   const jwksBody = Buffer.from(buildJwksJson(signingKey, config.previousKeys));
+  // Registration proofs: the configured service key, else one derived from the signing key (stable with it).
+  const serviceKey = x25519PrivateKey(config.serviceKey ?? deriveServiceKey(signingKey.seed));
 
   const app = fastify({
     serverFactory: createDualProtocolServerFactory(
@@ -166,6 +170,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     tokens: createTokenSigner({ key: signingKey, ttlSeconds: config.tokenTtlSeconds, now, randomUUID: randomId }),
     rendezvous: rendezvous?.handlers,
     onRegistered: registrationObserver(metrics ?? NO_LEASE_EVENTS, app.log),
+    proofs: createProofCheck({ serviceKey, maxSkewSeconds: config.proofMaxSkewSeconds, require: config.requireProof, now }),
   });
 
   const rateLimit = config.rateLimit
@@ -241,6 +246,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // main passes the key it generated (it logs the kid): what counts is whether one is configured.
   registerJwksRoute(app, { body: jwksBody, ephemeral: config.signingKey === undefined });
+  registerDiscoveryDocumentRoute(app, {
+    body: buildDiscoveryDocument({ version: VERSION, servicePublicKey: serviceKey.publicKey, maxSkewSeconds: config.proofMaxSkewSeconds, requireProof: config.requireProof }),
+    ephemeral: config.serviceKey === undefined && config.signingKey === undefined,
+  });
 
   // An RPC to a method that does not exist is answered as RPC servers do
   // (unimplemented), before any body parser sees it; any other path is a 404.

@@ -12,7 +12,7 @@ import { resolveConfig, type ConfigInput } from "../src/config/index.js";
 import { createDrain } from "../src/server/probes.js";
 import { VERSION } from "../src/version.js";
 import { createFakeClock } from "./fixtures/clock.js";
-import { KEY_1, KEY_2 } from "./fixtures/keys.js";
+import { KEY_1, KEY_2, OWNER } from "./fixtures/keys.js";
 import { createManualTimers } from "./fixtures/manual-timers.js";
 import { parseExposition } from "./fixtures/prometheus.js";
 import { until } from "./fixtures/wait.js";
@@ -84,6 +84,36 @@ t.test("with a generated key (none configured, even when handed in as main does)
     t.equal(again.statusCode, 304);
     t.equal(again.body, "");
   }
+});
+
+t.test("GET /.well-known/coral-discovery.json: the service key derived from the signing key, or the configured one; cacheable only when stable", async (t) => {
+  const derived = await setup({ signingKey: VECTOR, proofMaxSkewSeconds: 60, requireProof: "colonies" });
+  t.teardown(() => derived.app.close());
+  const res = await derived.app.inject({ method: "GET", url: "/.well-known/coral-discovery.json" });
+  t.equal(res.statusCode, 200);
+  t.equal(res.headers["content-type"], "application/json");
+  t.equal(res.headers["cache-control"], "public, max-age=300");
+  t.same(res.json(), {
+    service: "coral-discovery",
+    version: VERSION,
+    jwks_url: "/.well-known/jwks.json",
+    proof_versions: ["v1"],
+    proof_header: "Coral-Registration-Proof",
+    service_public_key: "Vok7Gju/M07tvRrKfKS3J3Xz7httyRjzkrrLhRKlxx4=",
+    proof_max_skew_seconds: 60,
+    require_proof: "colonies",
+  });
+  const configured = await setup({ serviceKey: OWNER.private });
+  t.teardown(() => configured.app.close());
+  const doc = await configured.app.inject({ method: "GET", url: "/.well-known/coral-discovery.json" });
+  t.equal(doc.json().service_public_key, OWNER.public, "the configured key's public half");
+  t.equal(doc.headers["cache-control"], "public, max-age=300", "a configured service key is stable");
+  const generated = await setup();
+  t.teardown(() => generated.app.close());
+  const fresh = await generated.app.inject({ method: "GET", url: "/.well-known/coral-discovery.json" });
+  t.equal(fresh.headers["cache-control"], "no-cache", "derived from a generated signing key: lasts as long as the process");
+  t.equal(fresh.json().require_proof, "off");
+  t.equal(fresh.json().proof_max_skew_seconds, 120);
 });
 
 t.test("without a configured key, a fresh one is generated per app", async (t) => {

@@ -1,4 +1,5 @@
 // The client side of the binary: `coral-discovery lookup|register|agent lookup|token|health|wait|rendezvous poll`.
+import { readFileSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
@@ -17,6 +18,7 @@ import { createDiscoveryClient, type DiscoveryClient } from "../client/index.js"
 import { MAX_TIMER_MS } from "../client/validate.js";
 import { didYouMean } from "../config/suggest.js";
 import { realTimers, sleep, type Timers } from "../timers.js";
+import { readWireGuardPrivateKey, x25519PrivateKey } from "../tokens/x25519.js";
 import { parseDuration } from "./duration.js";
 import { runAdminCommand } from "./admin-commands.js";
 import { DEFAULT_URL, CLIENT_USAGE, unknownCommand } from "./client-usage.js";
@@ -353,6 +355,7 @@ async function register(argv: readonly string[], io: CliIo): Promise<number> {
     {
       "mesh-id": { type: "string" },
       pubkey: { type: "string" },
+      "private-key-file": { type: "string" },
       endpoint: { type: "string", multiple: true },
       metadata: { type: "string", multiple: true },
       interval: { type: "string" },
@@ -361,7 +364,8 @@ async function register(argv: readonly string[], io: CliIo): Promise<number> {
     io,
   );
   const meshId = requireValue(values["mesh-id"], "--mesh-id");
-  const pubkey = requireValue(values.pubkey, "--pubkey");
+  const proving = readPrivateKeyFile(values["private-key-file"] as string | undefined, values.pubkey as string | undefined);
+  const pubkey = proving?.pubkey ?? requireValue(values.pubkey, "--pubkey (or --private-key-file)");
   const endpoints = (values.endpoint as string[] | undefined) ?? [];
   if (endpoints.length === 0) throw new UsageError("at least one --endpoint <host:port> is required");
   const metadata: Record<string, string> = {};
@@ -376,14 +380,19 @@ async function register(argv: readonly string[], io: CliIo): Promise<number> {
   }
 
   const request = { meshId, pubkey, endpoints, metadata };
+  // With a private key, every registration carries a proof (the service key is read from the service's document).
+  const client =
+    proving === undefined
+      ? common.client
+      : createDiscoveryClient({ baseUrl: common.url, timeoutMs: common.timeoutMs ?? 10_000, now: io.now, timers: io.timers, wireguardPrivateKey: proving.privateKey });
   if (values.once === true) {
-    const res = await common.client.registerColony(request);
+    const res = await client.registerColony(request);
     if (common.json) printJson(io, RegisterColonyResponseSchema, res);
     else io.stdout(`registered ${meshId}: lease of ${res.ttl}s until ${iso(res.expiresAt)}\n`);
     return EXIT.ok;
   }
 
-  const registration = common.client.startColonyRegistration({ ...request, intervalMs });
+  const registration = client.startColonyRegistration({ ...request, intervalMs });
   // The exit code says how it ended: the last attempt's failure, or 0 when the last attempt registered.
   let lastFailure: ConnectError | undefined;
   registration.on("registered", (res) => {
@@ -407,6 +416,28 @@ async function register(argv: readonly string[], io: CliIo): Promise<number> {
   const { rounds } = registration.status();
   if (!common.json) io.stdout(`stopped after ${rounds} heartbeat round(s); the lease runs out by itself\n`);
   return lastFailure === undefined ? EXIT.ok : exitCodeFor(lastFailure);
+}
+
+/**
+ * `--private-key-file`: a WireGuard private key (as `wg genkey` or
+ * `coral-discovery wg-key` write it) and its public key, which `--pubkey`
+ * may repeat but not contradict.
+ */
+function readPrivateKeyFile(path: string | undefined, pubkey: string | undefined): { privateKey: string; pubkey: string } | undefined {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`--private-key-file ${path}: cannot read it (${(error as Error).message})`);
+  }
+  const read = readWireGuardPrivateKey(text);
+  if (!read.ok) throw new UsageError(`--private-key-file ${path} ${read.problem}`);
+  const own = Buffer.from(x25519PrivateKey(read.bytes).publicKey).toString("base64");
+  if (pubkey !== undefined && pubkey !== own) {
+    throw new UsageError(`--pubkey ${pubkey} is not the public key of --private-key-file ${path} (${own}); leave --pubkey out to register that key`);
+  }
+  return { privateKey: text, pubkey: own };
 }
 
 function observed(endpoints: readonly Endpoint[], nat: NatHint): string {

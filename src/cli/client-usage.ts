@@ -30,6 +30,7 @@ export const CLIENT_USAGE = `Client commands (talk to a running service):
   coral-discovery lookup <mesh-id>
   coral-discovery register --mesh-id <id> --pubkey <key> --endpoint <host:port> [--endpoint ...]
                            [--metadata k=v ...] [--interval 60s] [--once]
+                           [--private-key-file <wg key>]   proves every registration (then --pubkey may be left out)
   coral-discovery agent lookup <agent-id> --mesh-id <id>
   coral-discovery token --agent-id <id> --colony-id <id> [--reef-id <id>] [--intent <text>]
   coral-discovery health

@@ -37,7 +37,8 @@ export function wireGuardPublicKey(privateKey: string): string {
 
 export const WG_KEY_USAGE = `Usage: coral-discovery wg-key [--public | --json]
   Prints a new WireGuard key pair (X25519, base64), as wg genkey | wg pubkey would:
-    (default)   PrivateKey = ... and PublicKey = ... lines
+    (default)   PrivateKey = ... and PublicKey = ... lines (a file of them works as
+                register --private-key-file and --service-key-file)
     --public    the public key alone, for PUBKEY="$(coral-discovery wg-key --public)"
     --json      {"privateKey","publicKey"}`;
 

@@ -48,7 +48,8 @@ export interface ColonyRegistrationEvents {
   registered: RegisterColonyResponse;
   /**
    * A round failed: all attempts used up, or at once on `invalid_argument` or
-   * `already_exists` (split-brain). The loop goes on with the next round.
+   * `already_exists` (split-brain), or one of the proof refusals (`permission_denied`,
+   * `unauthenticated`: see isFinalRegistrationError). The loop goes on with the next round.
    */
   error: ConnectError;
   /** Attempt number `attempt` (1-based) of a round failed; the next one follows in `delayMs`. */

@@ -45,12 +45,15 @@ export function isRetryableLookupError(error: ConnectError): boolean {
   return retryableLookupCodes.has(error.code) || (error.code !== Code.Canceled && error.code !== Code.InvalidArgument && isNetworkError(error));
 }
 
+const finalRegistrationCodes = new Set([Code.InvalidArgument, Code.AlreadyExists, Code.PermissionDenied, Code.Unauthenticated]);
+
 /**
  * Whether a failed RegisterColony ends its round at once: `invalid_argument`
- * (the request itself is wrong) and `already_exists` (split-brain: another
- * colony holds the mesh until its lease ends). Retrying them within a second
- * cannot help; the next round tries again.
+ * (the request itself is wrong), `already_exists` (split-brain: another
+ * colony holds the mesh until its lease ends), `permission_denied` (a proven
+ * entry needs a proof) and `unauthenticated` (a proof is refused or
+ * required). Retrying them within a second cannot help; the next round tries again.
  */
 export function isFinalRegistrationError(error: ConnectError): boolean {
-  return error.code === Code.InvalidArgument || error.code === Code.AlreadyExists;
+  return finalRegistrationCodes.has(error.code);
 }

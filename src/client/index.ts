@@ -15,6 +15,7 @@ import { DiscoveryService, type LookupColonyResponse } from "../../gen/coral/dis
 import { createColonyFinder, type FindColonyOptions } from "./colony-finder.js";
 import { startColonyRegistration, type ColonyRegistration, type ColonyRegistrationOptions } from "./colony-registration.js";
 import { createDiscoveryRpc, type DiscoveryRpc, type RpcOptions } from "./rpc.js";
+import { withRegistrationProofs } from "./proof.js";
 import { realTimers, type Timers } from "../timers.js";
 import { createDiscoveryTransport, type TransportOptions } from "./transport.js";
 import { timeoutMs as checkTimeoutMs } from "./validate.js";
@@ -30,6 +31,15 @@ export interface DiscoveryClientOptions extends TransportOptions {
   timers?: Timers;
   /** Uniform in [0, 1), for backoff jitter. Default Math.random. */
   random?: () => number;
+  /**
+   * A WireGuard private key (base64 as `wg genkey` writes it, or a
+   * `PrivateKey = ...` text): every RegisterColony and RegisterAgent then
+   * carries a registration proof for its public key (an empty `pubkey` is
+   * filled in with it), so nobody without the key can change the entry.
+   */
+  wireguardPrivateKey?: string;
+  /** The service's public key (base64) for proofs; default: read once from `<baseUrl>/.well-known/coral-discovery.json`. */
+  servicePublicKey?: string;
 }
 
 /**
@@ -58,7 +68,17 @@ export function createDiscoveryClient(options: DiscoveryClientOptions): Discover
   const now = options.now ?? Date.now;
   const timers = options.timers ?? realTimers;
   const random = options.random ?? Math.random;
-  const rpc = createDiscoveryRpc(createClient(DiscoveryService, transport), timeoutMs);
+  const plain = createDiscoveryRpc(createClient(DiscoveryService, transport), timeoutMs);
+  const rpc =
+    options.wireguardPrivateKey === undefined
+      ? plain
+      : withRegistrationProofs(plain, {
+          wireguardPrivateKey: options.wireguardPrivateKey,
+          servicePublicKey: options.servicePublicKey,
+          baseUrl: options.transport === undefined ? options.baseUrl : undefined,
+          timeoutMs,
+          now,
+        });
   const finder = createColonyFinder({ lookupColony: rpc.lookupColony, now, timers, random });
   function lookupColony(meshId: string, options?: FindColonyOptions): Promise<LookupColonyResponse>;
   function lookupColony(request: Parameters<DiscoveryRpc["lookupColony"]>[0], options?: RpcOptions): Promise<LookupColonyResponse>;

@@ -5,6 +5,8 @@
 import { adminToken } from "./admin-token.js";
 import { redisUrl } from "./redis.js";
 import { previousKeys, signingKey } from "./keys.js";
+import { serviceKey } from "./service-key.js";
+import { REQUIRE_PROOF, type RequireProof } from "../tokens/index.js";
 import {
   addressRanges,
   byteSize,
@@ -26,7 +28,7 @@ export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Where an option is documented: the README has one table per group. */
-export type OptionGroup = "service" | "limits" | "connections" | "tokens" | "tls";
+export type OptionGroup = "service" | "limits" | "connections" | "tokens" | "tls" | "proofs";
 
 /** One row of the table. `T` is the configured value, `I` what startDiscovery() accepts besides text. */
 export interface OptionSpec<T, I> extends Parser<T, I> {
@@ -591,6 +593,35 @@ export const OPTIONS = {
     default: 1_000,
     help: "longest wait for one Redis command (then `unavailable`); calls made while Redis is unreachable fail at once",
     ...seconds(1, 60, { unit: "ms", minMs: 50 }),
+  }),
+  serviceKey: option({
+    flag: "service-key-file",
+    env: "DISCOVERY_SERVICE_KEY",
+    envNote: "the key itself",
+    arg: "<path>",
+    group: "proofs",
+    default: undefined,
+    defaultText: "derived from the signing key",
+    help: "X25519 private key (base64, as `wg genkey` writes it) that registration proofs are made for; its public half is in `/.well-known/coral-discovery.json`. Without one it is derived from the token signing key (HKDF-SHA256), so instances sharing `--signing-key-file` share it",
+    ...serviceKey(),
+  }),
+  requireProof: option({
+    flag: "require-proof",
+    env: "REQUIRE_PROOF",
+    arg: "<off|colonies|all>",
+    group: "proofs",
+    default: "off" as RequireProof,
+    help: "registrations that must carry a `Coral-Registration-Proof` (`colonies`: RegisterColony; `all`: RegisterAgent too); others get `unauthenticated`. `off`: unproven registrations work as before (a proven entry still takes only proven renewals)",
+    ...oneOf(REQUIRE_PROOF),
+  }),
+  proofMaxSkewSeconds: option({
+    flag: "proof-max-skew",
+    env: "PROOF_MAX_SKEW_SECONDS",
+    arg: "<seconds>",
+    group: "proofs",
+    default: 120,
+    help: "how far a proof's timestamp may be from the service clock, either way; older or newer proofs get `unauthenticated` (a captured proof replays only within it)",
+    ...integer(1, 3600),
   }),
   tlsCert: option({
     flag: "tls-cert",

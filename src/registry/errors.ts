@@ -1,5 +1,5 @@
 /** Stable codes of the registry's domain errors; the service maps them to Connect codes. */
-export type RegistryErrorCode = "split_brain" | "session_not_found" | "session_mesh_mismatch" | "capacity_exceeded" | "unavailable";
+export type RegistryErrorCode = "split_brain" | "session_not_found" | "session_mesh_mismatch" | "capacity_exceeded" | "proof_required" | "unavailable";
 
 /**
  * A refusal the registry decided on its own state (validation happens before,

@@ -59,3 +59,21 @@ export function budgetMessage(totalBytes: number, limits: RegistryLimits, bytes:
 export const sessionNotFound = (sessionId: string) => new RegistryError("session_not_found", `relay session ${sessionId} not found`);
 export const sessionMeshMismatch = (sessionId: string, meshId: string) =>
   new RegistryError("session_mesh_mismatch", `relay session ${sessionId} does not belong to mesh ${meshId}`);
+
+/**
+ * The refusal of an unproven registration (or, for agents, one for another
+ * pubkey) over an active proven lease: what is required and how to send it.
+ */
+export function proofRequired(what: string, expiresAtMs: number, nowMs: number, otherPubkey = false): RegistryError {
+  const seconds = Math.ceil((expiresAtMs - nowMs) / 1000);
+  const who = otherPubkey
+    ? "a registration for another pubkey cannot replace it; only one proven with the private key of the stored pubkey may renew it"
+    : "a registration proof is required to renew or replace it";
+  return new RegistryError(
+    "proof_required",
+    `${what} is held by a proven registration: ${who}. Send the Coral-Registration-Proof header ` +
+      "(v1.<unix-seconds>.<base64url HMAC>, made with the WireGuard private key of the pubkey and the service key of " +
+      "GET /.well-known/coral-discovery.json; the coral-discovery client does it with wireguardPrivateKey), " +
+      `or wait until the lease ends at ${new Date(expiresAtMs).toISOString()} (in ${seconds}s)`,
+  );
+}

@@ -4,6 +4,7 @@
 // renewals that do not grow; expired entries make room without a sweeper.
 import { createCounter } from "../limits/counter.js";
 import { RegistryError } from "./errors.js";
+import { proofRequired, splitBrain } from "./refusals.js";
 import { createLeaseTable } from "./lease-table.js";
 import { createSortedKeys } from "./sorted-keys.js";
 import type { AgentLease, ColonyLease, Registry, RegistryOptions, RelaySession } from "./types.js";
@@ -129,12 +130,14 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
     `the registry is full: its entries take ${totalBytes} of the ${limits.bytes} bytes --max-registry-bytes allows, and ${what}`;
 
   return {
-    registerColony(meshId, pubkey, data) {
+    registerColony(meshId, pubkey, data, proven = false) {
       const nowMs = now();
       const active = colonies.get(meshId, nowMs);
       if (active !== undefined && active.pubkey !== pubkey) {
         throw splitBrain(meshId, active.expiresAtMs, nowMs);
       }
+      // The ownership rule (see Registry.registerColony): a proven lease takes a proven renewal.
+      if (active?.proven === true && !proven) throw proofRequired(`mesh ${meshId}'s colony`, active.expiresAtMs, nowMs);
       if (active === undefined) {
         ensureRoom(
           () => colonies.size >= limits.colonies && colonies.peek(meshId) === undefined,
@@ -154,7 +157,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
       );
       const previous = colonies.peek(meshId);
       // Frozen: the expiry index files leases by expiresAtMs, which must never change behind its back.
-      const lease: ColonyLease<C> = Object.freeze({ meshId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes });
+      const lease: ColonyLease<C> = Object.freeze({ meshId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes, proven });
       totalBytes += bytes - (previous?.bytes ?? 0);
       colonies.set(meshId, lease);
       if (previous === undefined) colonyOrder.add(meshId);
@@ -163,11 +166,15 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
     lookupColony(meshId) {
       return colonies.get(meshId, now());
     },
-    registerAgent(meshId, agentId, pubkey, data, owner) {
+    registerAgent(meshId, agentId, pubkey, data, owner, proven = false) {
       const nowMs = now();
       const key = agentKey(meshId, agentId);
       const stored = agents.peek(key);
       const active = stored !== undefined && nowMs < stored.expiresAtMs;
+      // The ownership rule (see Registry.registerAgent): a proven lease takes a proven renewal of its own pubkey.
+      if (active && stored.proven && (!proven || stored.pubkey !== pubkey)) {
+        throw proofRequired(`agent ${agentId} of mesh ${meshId}`, stored.expiresAtMs, nowMs, stored.pubkey !== pubkey);
+      }
       const isNew = () => agents.peek(key) === undefined;
       const meshCount = () => meshAgents.get(meshId)?.size ?? 0;
       if (!active) {
@@ -207,7 +214,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
       );
       const previous = agents.peek(key);
       if (previous !== undefined) agentGone(previous, key);
-      const lease: AgentLease<A> = Object.freeze({ meshId, agentId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes, owner });
+      const lease: AgentLease<A> = Object.freeze({ meshId, agentId, pubkey, data, lastSeenMs: nowMs, expiresAtMs: nowMs + ttlMs, bytes, owner, proven });
       totalBytes += bytes;
       ownedAgents.add(ownerKey, 1);
       let keys = meshAgents.get(meshId);
@@ -323,13 +330,4 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
 /** An unambiguous composite key: the length prefix keeps ("a:b","c") apart from ("a","b:c"). */
 function agentKey(meshId: string, agentId: string): string {
   return `${meshId.length}:${meshId}/${agentId}`;
-}
-
-function splitBrain(meshId: string, expiresAtMs: number, nowMs: number): RegistryError {
-  const seconds = Math.ceil((expiresAtMs - nowMs) / 1000);
-  return new RegistryError(
-    "split_brain",
-    `mesh ${meshId} is already registered by a colony with a different pubkey (split-brain protection); ` +
-      `its lease ends at ${new Date(expiresAtMs).toISOString()} (in ${seconds}s) unless it renews`,
-  );
 }

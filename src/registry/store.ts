@@ -30,9 +30,10 @@ export interface SweepTally {
 export interface Store<C, A, R> {
   /** `memory` or `redis`, as GetStats reports it. */
   readonly kind: string;
-  registerColony(meshId: string, pubkey: string, data: C): Awaitable<Registration<ColonyLease<C>>>;
+  /** `proven`: the caller verified a registration proof (see Registry.registerColony for the ownership rule). */
+  registerColony(meshId: string, pubkey: string, data: C, proven?: boolean): Awaitable<Registration<ColonyLease<C>>>;
   lookupColony(meshId: string): Awaitable<ColonyLease<C> | undefined>;
-  registerAgent(meshId: string, agentId: string, pubkey: string, data: A, owner: string): Awaitable<Registration<AgentLease<A>>>;
+  registerAgent(meshId: string, agentId: string, pubkey: string, data: A, owner: string, proven?: boolean): Awaitable<Registration<AgentLease<A>>>;
   lookupAgent(meshId: string, agentId: string): Awaitable<AgentLease<A> | undefined>;
   createRelaySession(sessionId: string, meshId: string, data: R, owner: string): Awaitable<RelaySession<R>>;
   releaseRelaySession(sessionId: string, meshId: string): Awaitable<RelaySession<R>>;
@@ -55,14 +56,14 @@ export interface Store<C, A, R> {
 export function memoryStore<C, A, R>(registry: Registry<C, A, R>): Store<C, A, R> {
   return {
     kind: "memory",
-    registerColony(meshId, pubkey, data) {
+    registerColony(meshId, pubkey, data, proven) {
       const renewed = registry.lookupColony(meshId) !== undefined;
-      return { lease: registry.registerColony(meshId, pubkey, data), renewed };
+      return { lease: registry.registerColony(meshId, pubkey, data, proven), renewed };
     },
     lookupColony: (meshId) => registry.lookupColony(meshId),
-    registerAgent(meshId, agentId, pubkey, data, owner) {
+    registerAgent(meshId, agentId, pubkey, data, owner, proven) {
       const renewed = registry.lookupAgent(meshId, agentId) !== undefined;
-      return { lease: registry.registerAgent(meshId, agentId, pubkey, data, owner), renewed };
+      return { lease: registry.registerAgent(meshId, agentId, pubkey, data, owner, proven), renewed };
     },
     lookupAgent: (meshId, agentId) => registry.lookupAgent(meshId, agentId),
     createRelaySession: (sessionId, meshId, data, owner) => registry.createRelaySession(sessionId, meshId, data, owner),

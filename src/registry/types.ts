@@ -48,6 +48,12 @@ export interface ColonyLease<D> {
   readonly expiresAtMs: number;
   /** Estimated memory of the entry (EntrySizes). */
   readonly bytes: number;
+  /**
+   * True when the registration that made this lease carried a valid
+   * registration proof for `pubkey` (its owner holds the WireGuard private
+   * key): see the ownership rule at Registry.registerColony.
+   */
+  readonly proven: boolean;
 }
 
 export interface AgentLease<D> extends ColonyLease<D> {
@@ -112,16 +118,31 @@ export interface Registry<C, A, R> {
    * pubkey holds an active lease on the mesh, leaving that lease untouched,
    * and `capacity_exceeded` when a new colony would pass a cap or the byte
    * budget, or a renewal would grow the registry past the budget.
+   *
+   * `proven`: the caller verified a registration proof for `pubkey` (the
+   * registry trusts it; it checks no proof itself). The ownership rule, in
+   * this order, with A = the active lease of `meshId` (now < A.expiresAtMs):
+   *   1. A exists and A.pubkey != pubkey            -> split_brain (whatever either's proof)
+   *   2. A exists and A.proven and not proven       -> proof_required (A untouched)
+   *   3. otherwise store {pubkey, data, proven, lastSeen = now, expires = now + ttl}
+   * So a proven lease stays proven while it is renewed with proofs; an
+   * unproven lease becomes proven by a proven renewal; an expired lease
+   * (proven or not) never blocks anything.
    */
-  registerColony(meshId: string, pubkey: string, data: C): ColonyLease<C>;
+  registerColony(meshId: string, pubkey: string, data: C, proven?: boolean): ColonyLease<C>;
   /** The active colony of `meshId`, or undefined. */
   lookupColony(meshId: string): ColonyLease<C> | undefined;
   /**
    * Registers, renews or replaces (another pubkey: last writer wins) an agent
    * for `owner` (the caller's address key). A mesh at its cap first frees its
    * own expired agents (a bounded number).
+   *
+   * `proven` as for registerColony. The ownership rule, checked first (before
+   * any capacity check), with A = the active lease of (`meshId`, `agentId`):
+   *   1. A exists and A.proven and (not proven or A.pubkey != pubkey) -> proof_required (A untouched)
+   *   2. otherwise store (an unproven A is replaced by any pubkey, as before)
    */
-  registerAgent(meshId: string, agentId: string, pubkey: string, data: A, owner: string): AgentLease<A>;
+  registerAgent(meshId: string, agentId: string, pubkey: string, data: A, owner: string, proven?: boolean): AgentLease<A>;
   /** The active agent `agentId` of `meshId`, or undefined. */
   lookupAgent(meshId: string, agentId: string): AgentLease<A> | undefined;
   /** Stores a new relay session under a caller-chosen (random) id, for `owner` (the caller's address key). */

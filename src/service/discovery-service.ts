@@ -13,8 +13,9 @@ import {
 import { addressKey, isPublicIp } from "../net/address.js";
 import { parseHostPort } from "../net/host-port.js";
 import type { Registry, Store } from "../registry/index.js";
-import type { TokenSigner } from "../tokens/index.js";
+import { PROVEN_HEADER, type TokenSigner } from "../tokens/index.js";
 import type { CallContext } from "./call.js";
+import type { ProofCheck } from "./proof.js";
 import type { RendezvousHandlers } from "./rendezvous.js";
 import * as check from "./validate.js";
 
@@ -95,6 +96,8 @@ export interface DiscoveryServiceOptions {
   readonly rendezvous?: RendezvousHandlers;
   /** Told of every stored registration (lease events: metrics and logs). */
   readonly onRegistered?: RegistrationObserver;
+  /** Checks registration proofs (Coral-Registration-Proof); without it the header is ignored and nothing is proven. */
+  readonly proofs?: ProofCheck;
 }
 
 type Methods = (typeof DiscoveryService)["method"];
@@ -117,7 +120,7 @@ export type DiscoveryHandlers = {
  * relay cursor.
  */
 export function createDiscoveryService(options: DiscoveryServiceOptions): DiscoveryHandlers {
-  const { store, ttlSeconds, version, startedAtMs, now, randomId, tokens, rendezvous } = options;
+  const { store, ttlSeconds, version, startedAtMs, now, randomId, tokens, rendezvous, proofs } = options;
   const onRegistered = options.onRegistered ?? (() => {});
   const strict = options.strictPubkeys ?? true;
   const stunServers = [...options.stunServers];
@@ -129,7 +132,8 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
   let nextRelay = 0;
 
   return {
-    async registerColony(req, { observedIp }) {
+    async registerColony(req, ctx) {
+      const { observedIp } = ctx;
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
       check.endpoints(req.endpoints, "endpoints", true);
@@ -151,8 +155,10 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
         publicPort: req.publicPort,
         publicEndpoint: copyPublicEndpoint(req.publicEndpoint),
       };
-      const { lease, renewed } = await store.registerColony(req.meshId, req.pubkey, data);
+      const proven = proofs?.colony(req, ctx) ?? false;
+      const { lease, renewed } = await store.registerColony(req.meshId, req.pubkey, data, proven);
       onRegistered("colony", { meshId: req.meshId }, renewed);
+      ctx.setResponseHeader(PROVEN_HEADER, String(lease.proven));
       return {
         success: true,
         ttl: ttlSeconds,
@@ -162,10 +168,11 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    async lookupColony(req) {
+    async lookupColony(req, ctx) {
       check.id(req.meshId, "mesh_id");
       const lease = await store.lookupColony(req.meshId);
       if (lease === undefined) throw new ConnectError(`colony ${req.meshId} not found`, Code.NotFound);
+      ctx.setResponseHeader(PROVEN_HEADER, String(lease.proven));
       const { data } = lease;
       return {
         meshId: lease.meshId,
@@ -184,7 +191,8 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    async registerAgent(req, { clientIp, observedIp }) {
+    async registerAgent(req, ctx) {
+      const { clientIp, observedIp } = ctx;
       check.id(req.agentId, "agent_id");
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
@@ -199,14 +207,17 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
           Code.InvalidArgument,
         );
       }
+      const proven = proofs?.agent(req, ctx) ?? false;
       const { lease, renewed } = await store.registerAgent(
         req.meshId,
         req.agentId,
         req.pubkey,
         { endpoints: req.endpoints, metadata: req.metadata, observedEndpoint: observed },
         addressKey(clientIp),
+        proven,
       );
       onRegistered("agent", { meshId: req.meshId, agentId: req.agentId }, renewed);
+      ctx.setResponseHeader(PROVEN_HEADER, String(lease.proven));
       return {
         success: true,
         ttl: ttlSeconds,
@@ -216,11 +227,12 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    async lookupAgent(req) {
+    async lookupAgent(req, ctx) {
       check.id(req.agentId, "agent_id");
       check.id(req.meshId, "mesh_id");
       const lease = await store.lookupAgent(req.meshId, req.agentId);
       if (lease === undefined) throw new ConnectError(`agent ${req.agentId} not found`, Code.NotFound);
+      ctx.setResponseHeader(PROVEN_HEADER, String(lease.proven));
       const { data } = lease;
       return {
         agentId: lease.agentId,

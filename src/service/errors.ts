@@ -8,6 +8,7 @@ const CODES: Record<RegistryErrorCode, Code> = {
   session_mesh_mismatch: Code.PermissionDenied,
   capacity_exceeded: Code.ResourceExhausted,
   unavailable: Code.Unavailable,
+  proof_required: Code.PermissionDenied,
 };
 
 /**

@@ -5,8 +5,9 @@
 //
 // Layout, under the prefix P (ARGV[1]); `#s` is a length, which keeps
 // composite keys unambiguous (ids may contain ':' and '/'):
-//   P c:<mesh>                  hash p pubkey, s last seen, e expires, d data (JSON)   PX: the lease
-//   P a:<#mesh>:<mesh>/<agent>  hash p, s, e, d, o owner                                PX: the lease
+//   P c:<mesh>                  hash p pubkey, s last seen, e expires, d data (JSON),  PX: the lease
+//                               v proven ('1' or '0')
+//   P a:<#mesh>:<mesh>/<agent>  hash p, s, e, d, v, o owner                             PX: the lease
 //   P r:<session>               hash m mesh, e, d, o owner                              PX: the lease
 //   P colonies | agents | relays   sorted sets, member id, score expiry (ms): active counts
 //                                  with ZCOUNT (now, +inf], expired members found in O(log n + k)
@@ -99,30 +100,36 @@ local function touch(set, ttl)
 end
 `;
 
-/** ARGV: P, now, mesh, pubkey, data, bytes, ttlMs, maxColonies, maxBytes. */
+/** ARGV: P, now, mesh, pubkey, data, bytes, ttlMs, maxColonies, maxBytes, proven ('1'/'0'). */
 const REGISTER_COLONY = `
-local mesh, pubkey, data, bytes, ttl = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local mesh, pubkey, data, bytes, ttl, proven = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[10]
 local field = 'c:' .. mesh
-local cur = redis.call('HMGET', P .. field, 'p', 'e')
+local cur = redis.call('HMGET', P .. field, 'p', 'e', 'v')
 local renew = active(cur[2])
 if renew and cur[1] ~= pubkey then return {'split_brain', tonumber(cur[2]), now} end
+-- The ownership rule: an active proven lease takes only a proven renewal.
+if renew and cur[3] == '1' and proven ~= '1' then return {'proof_required', tonumber(cur[2]), now, 0} end
 if not renew and redis.call('ZCOUNT', COLONIES, '(' .. now, '+inf') >= tonumber(ARGV[8]) then return {'colonies'} end
 local refused = ensureBytes(field, bytes, tonumber(ARGV[9]))
 if refused then table.insert(refused, renew and 1 or 0) return refused end
 local exp = now + ttl
-put(field, bytes, ttl, {'p', pubkey, 's', now, 'e', exp, 'd', data})
+put(field, bytes, ttl, {'p', pubkey, 's', now, 'e', exp, 'd', data, 'v', proven})
 redis.call('ZADD', COLONIES, exp, mesh)
 redis.call('ZADD', COLONY_IDS, 0, mesh)
 return {'ok', now, exp, renew and 1 or 0}
 `;
 
-/** ARGV: P, now, mesh, agentId, pubkey, data, bytes, ttlMs, owner, maxPerMesh, maxAgents, maxPerOwner, maxBytes. */
+/** ARGV: P, now, mesh, agentId, pubkey, data, bytes, ttlMs, owner, maxPerMesh, maxAgents, maxPerOwner, maxBytes, proven. */
 const REGISTER_AGENT = `
-local mesh, agent, pubkey, data, bytes, ttl, owner = ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local mesh, agent, pubkey, data, bytes, ttl, owner, proven = ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9], ARGV[14]
 local akey = agentKey(mesh, agent)
 local field = 'a:' .. akey
-local cur = redis.call('HMGET', P .. field, 'e', 'o')
+local cur = redis.call('HMGET', P .. field, 'e', 'o', 'p', 'v')
 local renew = active(cur[1])
+-- The ownership rule, before any cap: an active proven agent takes only a proven renewal of its own pubkey.
+if renew and cur[4] == '1' and (proven ~= '1' or cur[3] ~= pubkey) then
+  return {'proof_required', tonumber(cur[1]), now, cur[3] ~= pubkey and 1 or 0}
+end
 local mk = meshKey(mesh)
 if not renew then
   redis.call('ZREMRANGEBYSCORE', mk, '-inf', now)
@@ -138,7 +145,7 @@ local refused = ensureBytes(field, bytes, tonumber(ARGV[13]))
 if refused then table.insert(refused, renew and 1 or 0) return refused end
 if cur[2] and cur[2] ~= owner then redis.call('ZREM', ownerKey(mesh, cur[2]), agent) end
 local exp = now + ttl
-put(field, bytes, ttl, {'p', pubkey, 's', now, 'e', exp, 'd', data, 'o', owner})
+put(field, bytes, ttl, {'p', pubkey, 's', now, 'e', exp, 'd', data, 'o', owner, 'v', proven})
 redis.call('ZADD', AGENTS, exp, akey)
 redis.call('ZADD', mk, exp, agent)
 touch(mk, ttl)
@@ -147,19 +154,19 @@ touch(ok, ttl)
 return {'ok', now, exp, renew and 1 or 0}
 `;
 
-/** ARGV: P, now, mesh. Reply: {} or {pubkey, lastSeen, expires, data, bytes}. */
+/** ARGV: P, now, mesh. Reply: {} or {pubkey, lastSeen, expires, data, proven, bytes}. */
 const LOOKUP_COLONY = `
 local field = 'c:' .. ARGV[3]
-local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd')
+local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd', 'v')
 if not active(cur[3]) then return {} end
 table.insert(cur, size(field))
 return cur
 `;
 
-/** ARGV: P, now, mesh, agentId. Reply: {} or {pubkey, lastSeen, expires, data, owner, bytes}. */
+/** ARGV: P, now, mesh, agentId. Reply: {} or {pubkey, lastSeen, expires, data, owner, proven, bytes}. */
 const LOOKUP_AGENT = `
 local field = 'a:' .. agentKey(ARGV[3], ARGV[4])
-local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd', 'o')
+local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd', 'o', 'v')
 if not active(cur[3]) then return {} end
 table.insert(cur, size(field))
 return cur
@@ -199,11 +206,11 @@ redis.call('ZREM', relayOwnerKey(cur[4]), id)
 return {'ok', cur[1], cur[2], cur[3], cur[4], bytes}
 `;
 
-/** ARGV: P, now, mesh. Reply: {} or {pubkey, lastSeen, expires, data, bytes}. */
+/** ARGV: P, now, mesh. Reply: {} or {pubkey, lastSeen, expires, data, proven, bytes}. */
 const EVICT_COLONY = `
 local mesh = ARGV[3]
 local field = 'c:' .. mesh
-local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd')
+local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd', 'v')
 if not active(cur[3]) then return {} end
 table.insert(cur, size(field))
 drop(field)
@@ -212,28 +219,28 @@ redis.call('ZREM', COLONY_IDS, mesh)
 return cur
 `;
 
-/** Removes one active agent; its fields {agentId, pubkey, lastSeen, expires, data, owner, bytes}, or nil. */
+/** Removes one active agent; its fields {agentId, pubkey, lastSeen, expires, data, owner, proven, bytes}, or nil. */
 const EVICT_ONE_AGENT = `
 local function evictAgent(mesh, agent)
   local akey = agentKey(mesh, agent)
   local field = 'a:' .. akey
-  local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd', 'o')
+  local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd', 'o', 'v')
   if not active(cur[3]) then return nil end
   local bytes = size(field)
   drop(field)
   redis.call('ZREM', AGENTS, akey)
   redis.call('ZREM', meshKey(mesh), agent)
   redis.call('ZREM', ownerKey(mesh, cur[5]), agent)
-  return {agent, cur[1], cur[2], cur[3], cur[4], cur[5], bytes}
+  return {agent, cur[1], cur[2], cur[3], cur[4], cur[5], cur[6], bytes}
 end
 `;
 
-/** ARGV: P, now, mesh, agentId. Reply: {} or the agent's 7 fields. */
+/** ARGV: P, now, mesh, agentId. Reply: {} or the agent's 8 fields. */
 const EVICT_AGENT = `${EVICT_ONE_AGENT}
 return evictAgent(ARGV[3], ARGV[4]) or {}
 `;
 
-/** ARGV: P, now, mesh. Reply: 7 fields per evicted agent. */
+/** ARGV: P, now, mesh. Reply: 8 fields per evicted agent. */
 const EVICT_AGENTS = `${EVICT_ONE_AGENT}
 local out = {}
 for _, agent in ipairs(redis.call('ZRANGEBYSCORE', meshKey(ARGV[3]), '(' .. now, '+inf')) do
@@ -243,15 +250,15 @@ end
 return out
 `;
 
-/** ARGV: P, now, mesh. Reply: 7 fields per active agent of the mesh. */
+/** ARGV: P, now, mesh. Reply: 8 fields per active agent of the mesh. */
 const LIST_AGENTS = `
 local mesh = ARGV[3]
 local out = {}
 for _, agent in ipairs(redis.call('ZRANGEBYSCORE', meshKey(mesh), '(' .. now, '+inf')) do
   local field = 'a:' .. agentKey(mesh, agent)
-  local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd', 'o')
+  local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd', 'o', 'v')
   if active(cur[3]) then
-    for _, v in ipairs({agent, cur[1], cur[2], cur[3], cur[4], cur[5], size(field)}) do table.insert(out, v) end
+    for _, v in ipairs({agent, cur[1], cur[2], cur[3], cur[4], cur[5], cur[6], size(field)}) do table.insert(out, v) end
   end
 end
 return out
@@ -264,7 +271,7 @@ return redis.call('ZCOUNT', meshKey(ARGV[3]), '(' .. now, '+inf')
 
 /**
  * ARGV: P, now, start bound ('[prefix' or '(after'), prefix, limit.
- * Reply: {more (0/1), then 6 fields per colony: mesh, pubkey, lastSeen, expires, data, bytes}.
+ * Reply: {more (0/1), then 7 fields per colony: mesh, pubkey, lastSeen, expires, data, proven, bytes}.
  */
 const LIST_COLONIES = `
 local cursor, prefix, limit = ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -275,11 +282,11 @@ while true do
   for _, mesh in ipairs(ids) do
     if string.sub(mesh, 1, #prefix) ~= prefix then return out end
     local field = 'c:' .. mesh
-    local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd')
+    local cur = redis.call('HMGET', P .. field, 'p', 's', 'e', 'd', 'v')
     if active(cur[3]) then
       if found == limit then out[1] = 1 return out end
       found = found + 1
-      for _, v in ipairs({mesh, cur[1], cur[2], cur[3], cur[4], size(field)}) do table.insert(out, v) end
+      for _, v in ipairs({mesh, cur[1], cur[2], cur[3], cur[4], cur[5], size(field)}) do table.insert(out, v) end
     end
   end
   cursor = '(' .. ids[#ids]

@@ -10,7 +10,7 @@
 // stored before Redis has it.
 import type { Redis } from "ioredis";
 import { RegistryError } from "../registry/errors.js";
-import { budgetMessage, capMessage, sessionMeshMismatch, sessionNotFound, splitBrain, type BudgetRefusal, type Cap } from "../registry/refusals.js";
+import { budgetMessage, capMessage, proofRequired, sessionMeshMismatch, sessionNotFound, splitBrain, type BudgetRefusal, type Cap } from "../registry/refusals.js";
 import type { AgentLease, ColonyLease, EntrySizes, RegistryLimits } from "../registry/types.js";
 import type { Store } from "../registry/store.js";
 import { scriptSource, SCRIPTS, type ScriptName } from "./redis-scripts.js";
@@ -74,10 +74,19 @@ export function createRedisStore<C, A, R>(options: RedisStoreOptions<C, A, R>): 
   const int = (value: string | number | null | undefined) => Number(value);
   const json = (value: string | number | null | undefined) => JSON.parse(String(value)) as unknown;
 
-  function colonyOf(meshId: string, r: Reply, at: number, bytes: number): ColonyLease<C> {
-    return { meshId, pubkey: text(r[at]), lastSeenMs: int(r[at + 1]), expiresAtMs: int(r[at + 2]), data: codecs.colony.decode(json(r[at + 3])), bytes };
+  /** A colony from 6 reply fields at `at`: pubkey, lastSeen, expires, data, proven, bytes. */
+  function colonyOf(meshId: string, r: Reply, at: number): ColonyLease<C> {
+    return {
+      meshId,
+      pubkey: text(r[at]),
+      lastSeenMs: int(r[at + 1]),
+      expiresAtMs: int(r[at + 2]),
+      data: codecs.colony.decode(json(r[at + 3])),
+      proven: r[at + 4] === "1",
+      bytes: int(r[at + 5]),
+    };
   }
-  /** An agent from 7 reply fields at `at`: agentId, pubkey, lastSeen, expires, data, owner, bytes. */
+  /** An agent from 8 reply fields at `at`: agentId, pubkey, lastSeen, expires, data, owner, proven, bytes. */
   function agentOf(meshId: string, r: Reply, at: number): AgentLease<A> {
     return {
       meshId,
@@ -87,12 +96,13 @@ export function createRedisStore<C, A, R>(options: RedisStoreOptions<C, A, R>): 
       expiresAtMs: int(r[at + 3]),
       data: codecs.agent.decode(json(r[at + 4])),
       owner: text(r[at + 5]),
-      bytes: int(r[at + 6]),
+      proven: r[at + 6] === "1",
+      bytes: int(r[at + 7]),
     };
   }
   function agentsOf(meshId: string, r: Reply): AgentLease<A>[] {
     const agents: AgentLease<A>[] = [];
-    for (let i = 0; i < r.length; i += 7) agents.push(agentOf(meshId, r, i));
+    for (let i = 0; i < r.length; i += 8) agents.push(agentOf(meshId, r, i));
     return agents.sort((a, b) => (a.agentId < b.agentId ? -1 : 1));
   }
   /** A script's refusal: `["bytes", total]` or the name of a cap. */
@@ -101,18 +111,19 @@ export function createRedisStore<C, A, R>(options: RedisStoreOptions<C, A, R>): 
 
   return {
     kind: "redis",
-    async registerColony(meshId, pubkey, data) {
+    async registerColony(meshId, pubkey, data, proven = false) {
       const bytes = sizeOf.colony(meshId, pubkey, data);
-      const r = await run("cdRegisterColony", meshId, pubkey, JSON.stringify(codecs.colony.encode(data)), bytes, ttlMs, limits.colonies, limits.bytes);
-      if (r[0] === "ok") return { lease: { meshId, pubkey, data, lastSeenMs: int(r[1]), expiresAtMs: int(r[2]), bytes }, renewed: r[3] === 1 };
+      const r = await run("cdRegisterColony", meshId, pubkey, JSON.stringify(codecs.colony.encode(data)), bytes, ttlMs, limits.colonies, limits.bytes, proven ? "1" : "0");
+      if (r[0] === "ok") return { lease: { meshId, pubkey, data, lastSeenMs: int(r[1]), expiresAtMs: int(r[2]), bytes, proven }, renewed: r[3] === 1 };
       if (r[0] === "split_brain") throw splitBrain(meshId, int(r[1]), int(r[2]));
+      if (r[0] === "proof_required") throw proofRequired(`mesh ${meshId}'s colony`, int(r[1]), int(r[2]));
       throw refusal(r, meshId, bytes, r[2] === 1 ? { kind: "colony", renewal: true, id: meshId } : { kind: "colony", renewal: false });
     },
     async lookupColony(meshId) {
       const r = await run("cdLookupColony", meshId);
-      return r.length === 0 ? undefined : colonyOf(meshId, r, 0, int(r[4]));
+      return r.length === 0 ? undefined : colonyOf(meshId, r, 0);
     },
-    async registerAgent(meshId, agentId, pubkey, data, owner) {
+    async registerAgent(meshId, agentId, pubkey, data, owner, proven = false) {
       const bytes = sizeOf.agent(meshId, agentId, pubkey, data);
       const r = await run(
         "cdRegisterAgent",
@@ -127,8 +138,10 @@ export function createRedisStore<C, A, R>(options: RedisStoreOptions<C, A, R>): 
         limits.agents,
         limits.agentsPerMeshPerOwner,
         limits.bytes,
+        proven ? "1" : "0",
       );
-      if (r[0] === "ok") return { lease: { meshId, agentId, pubkey, data, owner, lastSeenMs: int(r[1]), expiresAtMs: int(r[2]), bytes }, renewed: r[3] === 1 };
+      if (r[0] === "ok") return { lease: { meshId, agentId, pubkey, data, owner, lastSeenMs: int(r[1]), expiresAtMs: int(r[2]), bytes, proven }, renewed: r[3] === 1 };
+      if (r[0] === "proof_required") throw proofRequired(`agent ${agentId} of mesh ${meshId}`, int(r[1]), int(r[2]), r[3] === 1);
       throw refusal(r, meshId, bytes, r[2] === 1 ? { kind: "agent", renewal: true, id: agentId } : { kind: "agent", renewal: false });
     },
     async lookupAgent(meshId, agentId) {
@@ -162,7 +175,7 @@ export function createRedisStore<C, A, R>(options: RedisStoreOptions<C, A, R>): 
       const start = after !== undefined && after >= idPrefix ? `(${after}` : `[${idPrefix}`;
       const r = await run("cdListColonies", start, idPrefix, limit);
       const colonies: ColonyLease<C>[] = [];
-      for (let i = 1; i < r.length; i += 6) colonies.push(colonyOf(text(r[i]), r, i + 1, int(r[i + 5])));
+      for (let i = 1; i < r.length; i += 7) colonies.push(colonyOf(text(r[i]), r, i + 1));
       return { colonies, more: r[0] === 1 };
     },
     async listAgents(meshId) {
@@ -173,7 +186,7 @@ export function createRedisStore<C, A, R>(options: RedisStoreOptions<C, A, R>): 
     },
     async evictColony(meshId) {
       const r = await run("cdEvictColony", meshId);
-      return r.length === 0 ? undefined : colonyOf(meshId, r, 0, int(r[4]));
+      return r.length === 0 ? undefined : colonyOf(meshId, r, 0);
     },
     async evictAgent(meshId, agentId) {
       const r = await run("cdEvictAgent", meshId, agentId);

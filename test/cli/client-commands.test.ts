@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../fixtures/cli.js";
 import { createFakeClock } from "../fixtures/clock.js";
-import { KEY_1, KEY_2 } from "../fixtures/keys.js";
+import { KEY_1, KEY_2, OWNER } from "../fixtures/keys.js";
+import { runWgKey } from "../../src/cli/wg-key.js";
 import { createManualTimers } from "../fixtures/manual-timers.js";
 import { startHealthServer, startServer } from "../fixtures/server.js";
 import { aborted, startStubServer } from "../fixtures/stub-discovery.js";
@@ -593,4 +594,44 @@ t.test("rendezvous poll prints a mesh's records (ids, times, base64), waits with
   const off = await startServer(t, { rendezvous: false });
   const refused = await runCli(["rendezvous", "poll", "m", "--url", off.url]);
   t.match(refused.stderr, /unimplemented: PollBootstrapRendezvous is not enabled on this server \(--rendezvous off\)/);
+});
+
+t.test("register --private-key-file proves every registration with a wg-key file; nobody else can then change the colony", async (t) => {
+  const server = await startServer(t);
+  const dir = await mkdtemp(join(tmpdir(), "wg-key-"));
+  const keyFile = join(dir, "colony.key");
+  const printed: string[] = [];
+  t.equal(runWgKey([], { stdout: (text) => void printed.push(text), stderr: () => {} }), 0);
+  await writeFile(keyFile, printed.join(""));
+  const publicKey = /PublicKey = (\S+)/.exec(printed.join(""))?.[1] as string;
+
+  const registered = await runCli(["register", "--once", "--mesh-id", "owned", "--private-key-file", keyFile, "--endpoint", "203.0.113.5:41820", "--url", server.url]);
+  t.equal(registered.code, 0, registered.stderr);
+  t.match(registered.stdout, /^registered owned: lease of 300s/);
+  t.same([server.registry.lookupColony("owned")?.pubkey, server.registry.lookupColony("owned")?.proven], [publicKey, true]);
+  const again = await runCli(["register", "--once", "--mesh-id", "owned", "--pubkey", publicKey, "--private-key-file", keyFile, "--endpoint", "203.0.113.6:41820", "--url", server.url]);
+  t.equal(again.code, 0, "--pubkey may repeat the key's public key");
+
+  const thief = await runCli(["register", "--once", "--mesh-id", "owned", "--pubkey", publicKey, "--endpoint", "6.6.6.6:6", "--url", server.url]);
+  t.equal(thief.code, 5, "refused by the service");
+  t.match(thief.stderr, /permission_denied: mesh owned's colony is held by a proven registration: a registration proof is required/);
+  t.same(server.registry.lookupColony("owned")?.data.endpoints, ["203.0.113.6:41820"]);
+});
+
+t.test("register --private-key-file: unreadable, malformed or contradicted keys are usage errors", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "wg-key-"));
+  const bad = join(dir, "bad.key");
+  await writeFile(bad, "AAAA\n");
+  const good = join(dir, "good.key");
+  await writeFile(good, `${OWNER.private}\n`);
+  const missing = await runCli(["register", "--mesh-id", "m", "--private-key-file", join(dir, "none"), "--endpoint", ":1"]);
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /--private-key-file .*none: cannot read it \(ENOENT: no such file or directory/);
+  const malformed = await runCli(["register", "--mesh-id", "m", "--private-key-file", bad, "--endpoint", ":1"]);
+  t.match(malformed.stderr, /--private-key-file .*bad\.key decodes to 3 bytes, not 32/);
+  const other = await runCli(["register", "--mesh-id", "m", "--private-key-file", good, "--pubkey", KEY_1, "--endpoint", ":1"]);
+  t.equal(other.code, 2);
+  t.match(other.stderr, `--pubkey ${KEY_1} is not the public key of --private-key-file ${good} (${OWNER.public}); leave --pubkey out`);
+  const neither = await runCli(["register", "--mesh-id", "m", "--endpoint", ":1"]);
+  t.match(neither.stderr, /--pubkey \(or --private-key-file\) is required/);
 });

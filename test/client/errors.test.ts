@@ -93,8 +93,8 @@ t.test("a network cause makes every code retryable for lookups except invalid_ar
   }
 });
 
-t.test("only invalid_argument and already_exists end a registration round", async (t) => {
-  const final = new Set([Code.InvalidArgument, Code.AlreadyExists]);
+t.test("only invalid_argument, already_exists, permission_denied and unauthenticated end a registration round", async (t) => {
+  const final = new Set([Code.InvalidArgument, Code.AlreadyExists, Code.PermissionDenied, Code.Unauthenticated]);
   const allCodes = Object.values(Code).filter((v): v is Code => typeof v === "number");
   t.equal(allCodes.length, 16, "every Connect code is checked");
   for (const code of allCodes) {

@@ -7,7 +7,7 @@ import * as errors from "../../src/client/errors.js";
 import { Code, ConnectError, createDiscoveryClient } from "../../src/client/index.js";
 import { createFakeClock, type FakeClock } from "../fixtures/clock.js";
 import { createManualTimers } from "../fixtures/manual-timers.js";
-import { KEY_1 } from "../fixtures/keys.js";
+import { KEY_1, OWNER } from "../fixtures/keys.js";
 import { startServer } from "../fixtures/server.js";
 import { createStubTransport } from "../fixtures/stub-discovery.js";
 
@@ -217,4 +217,30 @@ t.test("the package entry re-exports Connect's error types and the retry rules",
     "isRetryableLookupError",
     "scheduledDelayMs",
   ], "and no other value");
+});
+
+t.test("wireguardPrivateKey: every registration is proven, against a real server (key read from its document) or a pinned key", async (t) => {
+  const server = await startServer(t);
+  const discovery = createDiscoveryClient({ baseUrl: server.url, wireguardPrivateKey: OWNER.private });
+  await discovery.registerColony({ meshId: "owned", endpoints: ["203.0.113.42:41820"] });
+  t.equal(server.registry.lookupColony("owned")?.proven, true, "proven, with the pubkey filled in");
+  t.equal(server.registry.lookupColony("owned")?.pubkey, OWNER.public);
+  const plain = createDiscoveryClient({ baseUrl: server.url });
+  const refused = await plain.registerColony({ meshId: "owned", pubkey: OWNER.public, endpoints: ["6.6.6.6:6"] }).catch((e: ConnectError) => e);
+  t.equal((refused as ConnectError).code, Code.PermissionDenied, "a client without the key cannot renew it");
+
+  const seen: (string | null)[] = [];
+  const transport = createStubTransport({
+    registerColony(_request, ctx) {
+      seen.push(ctx.requestHeader.get("coral-registration-proof"));
+      return { success: true };
+    },
+  });
+  const pinned = createDiscoveryClient({ baseUrl: "http://unused.test", transport, wireguardPrivateKey: OWNER.private, servicePublicKey: OWNER.public });
+  await pinned.registerColony({ meshId: "m", endpoints: ["203.0.113.42:41820"] });
+  t.match(seen, [/^v1\.\d+\.[A-Za-z0-9_-]{43}$/]);
+  t.throws(() => createDiscoveryClient({ baseUrl: "http://unused.test", transport, wireguardPrivateKey: OWNER.private }), {
+    name: "RangeError",
+    message: /needs servicePublicKey, or baseUrl/,
+  }, "a custom transport has no URL to read the document from");
 });

@@ -95,6 +95,73 @@ t.test("split-brain: once the lease has expired, another pubkey may take the mes
   t.equal(registry.lookupColony("mesh-a")?.pubkey, "key-2");
 });
 
+t.test("ownership: a colony lease is proven only when its registration says so; unproven ones behave as before", async (t) => {
+  const { clock, registry } = setup();
+  t.equal(registry.registerColony("mesh-a", "key-1", { endpoints: [] }).proven, false, "proven defaults to false");
+  clock.advance(1_000);
+  t.equal(registry.registerColony("mesh-a", "key-1", { endpoints: ["1.1.1.1:1"] }, false).proven, false, "an unproven renewal of an unproven lease");
+  t.equal(registry.registerColony("mesh-a", "key-1", { endpoints: ["2.2.2.2:2"] }, true).proven, true, "a proven renewal upgrades the lease");
+  t.equal(registry.lookupColony("mesh-a")?.proven, true);
+  t.equal(registry.registerColony("mesh-b", "key-9", { endpoints: [] }, true).proven, true, "a new proven colony");
+});
+
+t.test("ownership: a proven colony refuses an unproven renewal (proof_required), leaving its lease untouched", async (t) => {
+  const { clock, registry } = setup();
+  const original = registry.registerColony("mesh-a", "key-1", { endpoints: ["1.1.1.1:1"] }, true);
+  clock.advance(30_000);
+  const error = t.throws(() => registry.registerColony("mesh-a", "key-1", { endpoints: ["6.6.6.6:6"] }));
+  t.ok(error instanceof RegistryError);
+  t.equal((error as RegistryError).code, "proof_required");
+  t.match((error as Error).message, /mesh mesh-a's colony is held by a proven registration/);
+  t.match((error as Error).message, /registration proof is required/);
+  t.match((error as Error).message, /Coral-Registration-Proof header/);
+  t.match((error as Error).message, /\/\.well-known\/coral-discovery\.json/);
+  t.match((error as Error).message, `${new Date(original.expiresAtMs).toISOString()} (in 270s)`);
+  t.equal(registry.lookupColony("mesh-a"), original, "stored entry unchanged");
+  const renewed = registry.registerColony("mesh-a", "key-1", { endpoints: ["1.1.1.2:1"] }, true);
+  t.equal(renewed.expiresAtMs, clock.now() + TTL_MS, "the owner renews with a proof");
+  t.equal(renewed.proven, true);
+});
+
+t.test("ownership: another pubkey on a proven colony is split-brain, proof or not; an expired proven lease blocks nothing", async (t) => {
+  const { clock, registry } = setup();
+  const original = registry.registerColony("mesh-a", "key-1", { endpoints: [] }, true);
+  for (const proven of [false, true]) {
+    const error = t.throws(() => registry.registerColony("mesh-a", "key-2", { endpoints: [] }, proven));
+    t.equal((error as RegistryError).code, "split_brain", `another pubkey, proven=${proven}`);
+  }
+  t.equal(registry.lookupColony("mesh-a"), original);
+  clock.advance(TTL_MS);
+  const taken = registry.registerColony("mesh-a", "key-1", { endpoints: [] });
+  t.equal(taken.proven, false, "after expiry even the same pubkey registers unproven");
+  clock.advance(TTL_MS);
+  t.equal(registry.registerColony("mesh-a", "key-2", { endpoints: [] }).pubkey, "key-2", "and any pubkey may take it");
+});
+
+t.test("ownership: a proven agent refuses unproven renewals and any other pubkey; its owner renews with a proof", async (t) => {
+  const { clock, registry } = setup();
+  const original = registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "owner" }, "198.51.100.1", true);
+  t.equal(original.proven, true);
+  clock.advance(5_000);
+  const unproven = t.throws(() => registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "thief" }, "203.0.113.9"));
+  t.equal((unproven as RegistryError).code, "proof_required");
+  t.match((unproven as Error).message, /agent agent-1 of mesh mesh-a is held by a proven registration: a registration proof is required/);
+  for (const proven of [false, true]) {
+    const other = t.throws(() => registry.registerAgent("mesh-a", "agent-1", "key-2", { note: "thief" }, "203.0.113.9", proven));
+    t.equal((other as RegistryError).code, "proof_required", `another pubkey, proven=${proven}`);
+    t.match((other as Error).message, /another pubkey cannot replace it; only one proven with the private key of the stored pubkey/);
+  }
+  t.equal(registry.lookupAgent("mesh-a", "agent-1"), original, "stored entry unchanged");
+  t.equal(registry.counts().bytes, 100, "nothing else stored");
+  const renewed = registry.registerAgent("mesh-a", "agent-1", "key-1", { note: "owner again" }, "198.51.100.1", true);
+  t.equal(renewed.expiresAtMs, clock.now() + TTL_MS);
+  clock.advance(TTL_MS);
+  const next = registry.registerAgent("mesh-a", "agent-1", "key-2", { note: "new owner" }, "203.0.113.9");
+  t.equal(next.proven, false, "an expired proven agent blocks nothing");
+  t.equal(registry.registerAgent("mesh-a", "agent-1", "key-3", { note: "last writer" }, "203.0.113.9").pubkey, "key-3", "unproven agents: last writer wins");
+  t.equal(registry.registerAgent("mesh-a", "agent-1", "key-4", { note: "proven" }, "203.0.113.9", true).proven, true, "a proven registration may replace an unproven agent");
+});
+
 t.test("agents are keyed by (mesh, agent) and kept apart from colonies", async (t) => {
   const { registry } = setup();
   registry.registerColony("mesh-a", "colony-key", { endpoints: [] });

@@ -1,9 +1,11 @@
 import t, { type Test } from "tap";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { FingerprintAlgorithm, NatHint } from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { FingerprintAlgorithm, NatHint, RegisterAgentRequestSchema, RegisterColonyRequestSchema } from "../../gen/coral/discovery/v1/discovery_pb.js";
+import { createRegistrationProof, x25519PrivateKey } from "../../src/tokens/index.js";
 import { parseRelays } from "../../src/service/discovery-service.js";
-import { KEY_1, KEY_2, KEY_3, KEY_4 } from "../fixtures/keys.js";
+import { KEY_1, KEY_2, KEY_3, KEY_4, OWNER, THIEF } from "../fixtures/keys.js";
 import { createServiceFixture } from "../fixtures/service.js";
 
 const colony = { meshId: "my-app-prod", pubkey: KEY_1, endpoints: ["203.0.113.42:41820"] };
@@ -386,4 +388,137 @@ t.test("capacity refusals are resource_exhausted naming the limit, for colonies,
     Code.ResourceExhausted,
     /--max-relay-sessions/,
   );
+});
+
+// ---- registration proofs -------------------------------------------------
+
+/** Call options carrying a fresh proof of `request` made with `key` (a private key) for the fixture's service key. */
+function proofOf(
+  fixture: ReturnType<typeof createServiceFixture>,
+  schema: typeof RegisterColonyRequestSchema | typeof RegisterAgentRequestSchema,
+  request: object,
+  privateKey: string,
+  onHeader?: (headers: Headers) => void,
+) {
+  const message = create(schema as typeof RegisterColonyRequestSchema, request as never);
+  const key = x25519PrivateKey(new Uint8Array(Buffer.from(privateKey, "base64")));
+  const proof = createRegistrationProof(message, key, fixture.serviceKey.publicKey, fixture.clock.now() / 1000);
+  return { headers: { "coral-registration-proof": proof }, ...(onHeader && { onHeader }) };
+}
+
+function provenHeader() {
+  const seen: { value: string | null } = { value: null };
+  return { seen, onHeader: (headers: Headers) => void (seen.value = headers.get("coral-registration-proven")) };
+}
+
+t.test("proofs: a proven colony renews with proofs; a third party knowing only its pubkey cannot change it", async (t) => {
+  const fixture = createServiceFixture();
+  const { client, clock } = fixture;
+  const owned = { meshId: "prod-mesh", pubkey: OWNER.public, endpoints: ["203.0.113.7:41820"] };
+  const registered = provenHeader();
+  await client.registerColony(owned, proofOf(fixture, RegisterColonyRequestSchema, owned, OWNER.private, registered.onHeader));
+  t.equal(registered.seen.value, "true", "the registration answer says proven");
+  const lookedUp = provenHeader();
+  await client.lookupColony({ meshId: "prod-mesh" }, { onHeader: lookedUp.onHeader });
+  t.equal(lookedUp.seen.value, "true", "the lookup says proven");
+
+  clock.advance(10_000);
+  const hijack = { ...owned, endpoints: ["6.6.6.6:6"], publicEndpoint: { enabled: true, url: "https://evil.example" } };
+  await rejects(t, client.registerColony(hijack), Code.PermissionDenied, /held by a proven registration: a registration proof is required/);
+  await rejects(t, client.registerColony(hijack, proofOf(fixture, RegisterColonyRequestSchema, hijack, THIEF.private)), Code.Unauthenticated, /does not match this request/);
+  const replayed = proofOf(fixture, RegisterColonyRequestSchema, owned, OWNER.private);
+  await rejects(t, client.registerColony(hijack, replayed), Code.Unauthenticated, /does not match this request/);
+  await rejects(t, client.registerColony({ ...hijack, pubkey: THIEF.public }, proofOf(fixture, RegisterColonyRequestSchema, { ...hijack, pubkey: THIEF.public }, THIEF.private)), Code.AlreadyExists, /already registered.*split-brain/);
+  const found = await client.lookupColony({ meshId: "prod-mesh" });
+  t.same(found.endpoints, owned.endpoints, "the owner's endpoints are untouched");
+  t.equal(found.publicEndpoint, undefined);
+
+  clock.advance(50_000);
+  const renewal = { ...owned, endpoints: ["203.0.113.8:41820"] };
+  const res = await client.registerColony(renewal, proofOf(fixture, RegisterColonyRequestSchema, renewal, OWNER.private));
+  t.equal(timestampMs(res.expiresAt!), clock.now() + 300_000, "the owner renews as before");
+  t.same((await client.lookupColony({ meshId: "prod-mesh" })).endpoints, ["203.0.113.8:41820"]);
+});
+
+t.test("proofs: a stale proof is refused; the window is --proof-max-skew", async (t) => {
+  const fixture = createServiceFixture({ proofMaxSkewSeconds: 30 });
+  const owned = { meshId: "m", pubkey: OWNER.public, endpoints: ["203.0.113.7:41820"] };
+  const options = proofOf(fixture, RegisterColonyRequestSchema, owned, OWNER.private);
+  fixture.clock.advance(31_000);
+  await rejects(t, fixture.client.registerColony(owned, options), Code.Unauthenticated, /is stale: its timestamp \d+ is 31s behind the service clock .* at most 30s either way/);
+  await rejects(t, fixture.client.lookupColony({ meshId: "m" }), Code.NotFound, /not found/);
+});
+
+t.test("proofs: unproven clients behave exactly as before, and lookups say unproven", async (t) => {
+  const fixture = createServiceFixture();
+  const { client, clock } = fixture;
+  const registered = provenHeader();
+  await client.registerColony(colony, { onHeader: registered.onHeader });
+  t.equal(registered.seen.value, "false");
+  clock.advance(1_000);
+  await client.registerColony({ ...colony, endpoints: ["198.51.100.9:1"] });
+  const lookedUp = provenHeader();
+  t.same((await client.lookupColony({ meshId: colony.meshId }, { onHeader: lookedUp.onHeader })).endpoints, ["198.51.100.9:1"]);
+  t.equal(lookedUp.seen.value, "false");
+  await rejects(t, client.registerColony({ ...colony, pubkey: KEY_2 }), Code.AlreadyExists, /already registered/);
+  const agent = { agentId: "agent-1", meshId: "mesh", endpoints: ["198.51.100.2:51820"] };
+  await client.registerAgent({ ...agent, pubkey: KEY_1 });
+  await client.registerAgent({ ...agent, pubkey: KEY_2 });
+  const agentLookup = provenHeader();
+  t.equal((await client.lookupAgent(agent, { onHeader: agentLookup.onHeader })).pubkey, KEY_2, "last writer wins");
+  t.equal(agentLookup.seen.value, "false");
+});
+
+t.test("proofs: an unproven colony becomes proven by a proven renewal of its owner", async (t) => {
+  const fixture = createServiceFixture();
+  const owned = { meshId: "m", pubkey: OWNER.public, endpoints: ["203.0.113.7:41820"] };
+  await fixture.client.registerColony(owned);
+  await fixture.client.registerColony(owned, proofOf(fixture, RegisterColonyRequestSchema, owned, OWNER.private));
+  await rejects(t, fixture.client.registerColony(owned), Code.PermissionDenied, /proof is required/);
+});
+
+t.test("proofs: a proven agent renews with proofs; nobody else can renew or replace it", async (t) => {
+  const fixture = createServiceFixture();
+  const { client, clock } = fixture;
+  const owned = { agentId: "agent-1", meshId: "prod-mesh", pubkey: OWNER.public, endpoints: ["198.51.100.2:51820"] };
+  const registered = provenHeader();
+  await client.registerAgent(owned, proofOf(fixture, RegisterAgentRequestSchema, owned, OWNER.private, registered.onHeader));
+  t.equal(registered.seen.value, "true");
+  clock.advance(5_000);
+  await rejects(t, client.registerAgent({ ...owned, endpoints: ["6.6.6.6:6"] }), Code.PermissionDenied, /agent agent-1 of mesh prod-mesh is held by a proven registration/);
+  const other = { ...owned, pubkey: THIEF.public, endpoints: ["6.6.6.6:6"] };
+  await rejects(t, client.registerAgent(other, proofOf(fixture, RegisterAgentRequestSchema, other, THIEF.private)), Code.PermissionDenied, /another pubkey cannot replace it/);
+  const lookedUp = provenHeader();
+  const found = await client.lookupAgent({ agentId: "agent-1", meshId: "prod-mesh" }, { onHeader: lookedUp.onHeader });
+  t.same([found.pubkey, found.endpoints], [OWNER.public, owned.endpoints]);
+  t.equal(lookedUp.seen.value, "true");
+  const renewal = { ...owned, endpoints: ["198.51.100.3:51820"] };
+  await client.registerAgent(renewal, proofOf(fixture, RegisterAgentRequestSchema, renewal, OWNER.private));
+  t.same((await client.lookupAgent({ agentId: "agent-1", meshId: "prod-mesh" })).endpoints, ["198.51.100.3:51820"]);
+});
+
+t.test("proofs: --require-proof colonies refuses unproven colonies only; all refuses agents too", async (t) => {
+  const colonies = createServiceFixture({ requireProof: "colonies" });
+  await rejects(t, colonies.client.registerColony(colony), Code.Unauthenticated, /requires a registration proof for colonies \(--require-proof colonies\)/);
+  const agent = { agentId: "a", meshId: "m", pubkey: KEY_1, endpoints: ["198.51.100.2:51820"] };
+  t.equal((await colonies.client.registerAgent(agent)).success, true);
+  const all = createServiceFixture({ requireProof: "all" });
+  await rejects(t, all.client.registerAgent(agent), Code.Unauthenticated, /requires a registration proof for agents \(--require-proof all\)/);
+  const owned = { ...agent, pubkey: OWNER.public };
+  t.equal((await all.client.registerAgent(owned, proofOf(all, RegisterAgentRequestSchema, owned, OWNER.private))).success, true);
+});
+
+t.test("proofs: a configured service key is the one proofs are checked against; without the check the header is ignored", async (t) => {
+  const fixture = createServiceFixture({ serviceKey: THIEF.private });
+  t.equal(Buffer.from(fixture.serviceKey.publicKey).toString("base64"), THIEF.public);
+  const owned = { meshId: "m", pubkey: OWNER.public, endpoints: ["203.0.113.7:41820"] };
+  t.equal((await fixture.client.registerColony(owned, proofOf(fixture, RegisterColonyRequestSchema, owned, OWNER.private))).success, true);
+  const unchecked = createServiceFixture({}, { omit: ["proofs"] });
+  const seen = provenHeader();
+  await unchecked.client.registerColony(owned, { headers: { "coral-registration-proof": "garbage" }, onHeader: seen.onHeader });
+  t.equal(seen.seen.value, "false");
+  const agent = { agentId: "a", meshId: "m", pubkey: OWNER.public, endpoints: ["198.51.100.2:51820"] };
+  const agentSeen = provenHeader();
+  await unchecked.client.registerAgent(agent, { headers: { "coral-registration-proof": "garbage" }, onHeader: agentSeen.onHeader });
+  t.equal(agentSeen.seen.value, "false");
 });

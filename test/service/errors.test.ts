@@ -13,6 +13,7 @@ t.test("each registry error code becomes its Connect code, keeping the message a
     session_mesh_mismatch: Code.PermissionDenied,
     capacity_exceeded: Code.ResourceExhausted,
     unavailable: Code.Unavailable,
+    proof_required: Code.PermissionDenied,
   };
   for (const [code, connectCode] of Object.entries(expected) as [RegistryErrorCode, Code][]) {
     const registryError = new RegistryError(code, `refused because of ${code}`);
