@@ -17,11 +17,15 @@
 // h2c: h2load (Debian package nghttp2-client; skipped with a note when it is
 // missing) with H2_CLIENTS connections x H2_STREAMS concurrent streams sends
 // LookupColony as gRPC and as Connect JSON, on the road and on connect-es.
+// Redis store: when redis-server is installed, the child also starts one
+// (persistence off) and the app on it with --redis-url; Connect JSON
+// LookupColony and RegisterColony run against it too, and redis-server's own
+// CPU per request is read from /proc. The ratio to in-memory is printed.
 // "server CPU/req" is the child's process.cpuUsage() delta (user + system,
 // read over IPC) divided by completed requests; it is the least noisy figure,
 // since client and servers share the machine's cores.
 //
-//   npm run build && node scripts/bench.mjs       (or: npm run bench; ~70 s)
+//   npm run build && node scripts/bench.mjs       (or: npm run bench; ~2 min)
 import { execFile, fork } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -69,6 +73,13 @@ async function serve() {
   const generic = await start({}, { unaryRoad: false });
   const limited = await start({ rateLimit: true, rateLookup: "1000000:1000000", rateRegister: "1000000:1000000" });
   const unmetered = await start({ metrics: false });
+  // The same app on a real redis-server (persistence off), when one is installed.
+  const redis = await startRedisServer();
+  const { formatSigningKey, generateSigningKey } = await import("../dist/src/tokens/index.js");
+  const shared = redis && (await start({ redisUrl: redis.url, signingKey: formatSigningKey(generateSigningKey()) }));
+  // redis-server goes with this process, however it ends.
+  process.on("exit", () => redis?.process.kill());
+  process.on("SIGTERM", () => process.exit(143));
 
   const bare = fastify({ logger: false });
   bare.post("/echo", async (r) => r.body);
@@ -76,14 +87,22 @@ async function serve() {
 
   process.on("disconnect", () => process.exit(0)); // the parent is gone (or done)
   process.on("message", async (message) => {
-    if (message === "cpu") process.send({ cpu: process.cpuUsage() });
+    if (message === "cpu") process.send({ cpu: process.cpuUsage(), redisCpu: redis?.cpuMicros() });
     if (message === "close") {
-      await Promise.all([app.close(), generic.close(), limited?.close(), unmetered.close(), bare.close()]);
+      await Promise.all([app.close(), generic.close(), limited?.close(), unmetered.close(), shared?.close(), bare.close()]);
+      redis?.process.kill();
       process.disconnect();
     }
   });
   process.send({
-    ready: { app: app.server.address().port, generic: generic.server.address().port, limited: limited?.server.address().port, unmetered: unmetered.server.address().port, bare: bare.server.address().port },
+    ready: {
+      app: app.server.address().port,
+      generic: generic.server.address().port,
+      limited: limited?.server.address().port,
+      unmetered: unmetered.server.address().port,
+      shared: shared?.server.address().port,
+      bare: bare.server.address().port,
+    },
   });
 }
 
@@ -92,10 +111,10 @@ async function drive() {
   let done = false;
   const child = fork(fileURLToPath(import.meta.url), ["--serve"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const guard = setTimeout(() => {
-    process.stderr.write("bench: taking more than 120 s, giving up\n");
+    process.stderr.write("bench: taking more than 240 s, giving up\n");
     child.kill();
     process.exit(1);
-  }, 120_000);
+  }, 240_000);
   child.on("exit", (code, signal) => {
     if (!done) {
       process.stderr.write(`bench: server process exited early (code ${code}, signal ${signal})\n`);
@@ -106,10 +125,11 @@ async function drive() {
   const waiting = [];
   child.on("message", (m) => (waiting.length > 0 ? waiting.shift()(m) : replies.push(m)));
   const nextMessage = () => new Promise((resolve) => (replies.length > 0 ? resolve(replies.shift()) : waiting.push(resolve)));
-  const serverCpuMicros = async () => {
+  /** The server process's CPU time, µs (with `redis: true`, redis-server's instead). */
+  const serverCpuMicros = async (options = {}) => {
     child.send("cpu");
-    const { cpu } = await nextMessage();
-    return cpu.user + cpu.system;
+    const { cpu, redisCpu } = await nextMessage();
+    return options.redis ? redisCpu : cpu.user + cpu.system;
   };
 
   try {
@@ -240,8 +260,27 @@ async function measure({ ready }, serverCpuMicros) {
     });
   }
 
+  if (ready.shared !== undefined) {
+    cases.push(
+      {
+        name: "Connect JSON LookupColony, Redis store",
+        requests: meshBodies((i) => request(ready.shared, rpc("LookupColony"), Buffer.from(JSON.stringify({ meshId: `mesh-${i}` })))),
+        check: (res, i) => JSON.parse(res.body).meshId === `mesh-${i}`,
+        redis: true,
+      },
+      {
+        name: "Connect JSON RegisterColony, Redis store",
+        requests: meshBodies((i) => request(ready.shared, rpc("RegisterColony"), registerJson(i))),
+        check: (res) => JSON.parse(res.body).success === true,
+        redis: true,
+      },
+    );
+  } else {
+    process.stderr.write("bench: redis-server not found (apt-get install redis-server): skipping the Redis store cases\n");
+  }
+
   // Seed the meshes (and check that every case answers correctly once).
-  for (const port of [ready.app, ready.generic, ready.limited, ready.unmetered].filter((p) => p !== undefined)) {
+  for (const port of [ready.app, ready.generic, ready.limited, ready.unmetered, ready.shared].filter((p) => p !== undefined)) {
     for (const [i, r] of cases[2].requests.entries()) {
       const res = await post(port, r.path, r.headers, r.body);
       if (res.status !== 200) throw new Error(`seeding mesh-${i}: HTTP ${res.status} ${res.body}`);
@@ -283,11 +322,13 @@ async function measure({ ready }, serverCpuMicros) {
   async function measureCase(c) {
     await load(c, WARMUP_SECONDS);
     const cpuBefore = await serverCpuMicros();
+    const redisBefore = c.redis ? await serverCpuMicros({ redis: true }) : 0;
     const clientBefore = process.cpuUsage();
     const start = performance.now();
     const { count, errors } = await load(c, SECONDS, latencies);
     const elapsedS = (performance.now() - start) / 1000;
     const cpuAfter = await serverCpuMicros();
+    const redisAfter = c.redis ? await serverCpuMicros({ redis: true }) : 0;
     const client = process.cpuUsage(clientBefore);
     const sorted = latencies.subarray(0, Math.min(count, latencies.length)).sort();
     const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -297,6 +338,7 @@ async function measure({ ready }, serverCpuMicros) {
       p50: pct(50),
       p99: pct(99),
       serverCpuUs: (cpuAfter - cpuBefore) / count,
+      redisCpuUs: c.redis ? (redisAfter - redisBefore) / count : undefined,
       clientCpuUs: (client.user + client.system) / count,
       errors,
     };
@@ -377,6 +419,17 @@ async function measure({ ready }, serverCpuMicros) {
       `server CPU/req ${on.cpu.toFixed(1)} vs ${off.cpu.toFixed(1)} µs (${((on.cpu / off.cpu - 1) * 100).toFixed(1)} %); errors ${on.errors + off.errors}\n` +
       `  runs on: ${list(onOff.on, "serverCpuUs", 1)} µs, ${list(onOff.on, "rps", 0)} req/s; off: ${list(onOff.off, "serverCpuUs", 1)} µs, ${list(onOff.off, "rps", 0)} req/s\n`,
   );
+  const byName = (name) => results.find((r) => r.name === name);
+  for (const [kind, memory, redis] of [
+    ["LookupColony", byName("Connect JSON LookupColony (hit)"), byName("Connect JSON LookupColony, Redis store")],
+    ["RegisterColony", byName("Connect JSON RegisterColony (renewal)"), byName("Connect JSON RegisterColony, Redis store")],
+  ]) {
+    if (redis === undefined) continue;
+    process.stdout.write(
+      `\nRedis store vs in-memory, Connect JSON ${kind}: ${Math.round(redis.rps)} vs ${Math.round(memory.rps)} req/s (${(redis.rps / memory.rps).toFixed(2)} of in-memory); ` +
+        `daemon CPU/req ${redis.serverCpuUs.toFixed(1)} vs ${memory.serverCpuUs.toFixed(1)} µs, plus redis-server ${redis.redisCpuUs.toFixed(1)} µs/req; one script (one round trip) per RPC, auto-pipelined`,
+    );
+  }
   process.stdout.write(
     `\nreq/s ratio vs bare: ${results
       .slice(1)
@@ -390,4 +443,32 @@ function runs(command, args) {
   return new Promise((resolve) => {
     execFile(command, args, { maxBuffer: 16 << 20 }, (error, stdout) => resolve(error !== null && error.code === "ENOENT" ? undefined : stdout));
   });
+}
+
+/** A redis-server on a free loopback port (persistence off), or undefined when none is installed. */
+async function startRedisServer() {
+  const { spawn } = await import("node:child_process");
+  const { createServer } = await import("node:net");
+  const { readFileSync } = await import("node:fs");
+  if ((await runs("redis-server", ["--version"])) === undefined) return undefined;
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, HOST, resolve));
+  const port = probe.address().port;
+  await new Promise((resolve) => probe.close(resolve));
+  const proc = spawn("redis-server", ["--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no"], { stdio: ["ignore", "pipe", "ignore"] });
+  await new Promise((resolve, reject) => {
+    let out = "";
+    proc.stdout.on("data", (chunk) => {
+      out += chunk;
+      if (out.includes("Ready to accept connections")) resolve();
+    });
+    proc.once("exit", () => reject(new Error(`redis-server exited: ${out}`)));
+  });
+  proc.stdout.resume();
+  // utime + stime of /proc/<pid>/stat, in clock ticks (100 a second on Linux).
+  const cpuMicros = () => {
+    const fields = readFileSync(`/proc/${proc.pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  };
+  return { url: `redis://${HOST}:${port}`, process: proc, cpuMicros };
 }
