@@ -27,6 +27,7 @@ import { createRateLimit } from "./service/rate-limit.js";
 import { createAdminGuard } from "./service/admin-auth.js";
 import { createAdminService } from "./service/admin-service.js";
 import { createConfiguredRendezvous } from "./rendezvous-setup.js";
+import { openState } from "./state-setup.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
 import { buildJwksJson, createTokenSigner, generateSigningKey, type SigningKey } from "./tokens/index.js";
@@ -104,8 +105,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const isTrustedProxy = createAddressMatcher(config.trustProxy);
   const randomId = deps.randomId ?? randomUUID;
   const startedAtMs = now();
-  // Without a configured key, one lives as long as this process.
-  const signingKey = deps.signingKey ?? config.signingKey ?? generateSigningKey();
+  // --state-file: the registry is restored and a generated key kept across restarts (throws StateFileError).
+  const state = config.stateFile === undefined ? undefined : await openState(config, config.stateFile, { registry, relays: parseRelays(config.relays), signingKey: deps.signingKey, now });
+  // Without a configured key, one lives as long as this process (or as the state file).
+  const signingKey = state?.signingKey ?? deps.signingKey ?? config.signingKey ?? generateSigningKey();
   // A Buffer, so Fastify sends it as is: exactly `application/json`, no charset added.
   const jwksBody = Buffer.from(buildJwksJson(signingKey, config.previousKeys));
 
@@ -251,6 +254,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(metrics && { onSwept: (removed, _turns, durationMs) => metrics.swept(removed, durationMs) }),
   });
   app.addHook("onClose", async () => sweeper.stop());
+  state?.attach(app, deps.timers ?? backgroundTimers);
   // Waiting polls answer at once (with what there is) so that closing never waits up to 25 s for them.
   app.addHook("preClose", async () => void rendezvous?.waiters.releaseAll());
 

@@ -278,3 +278,17 @@ t.test("--reflection (env REFLECTION) is on unless switched off, and rejects oth
   t.equal(resolveConfig({ reflection: "off" }).reflection, false, "as text");
   t.throws(() => loadConfig(["--reflection", "maybe"], {}), /--reflection/);
 });
+
+t.test("--state-file and --state-interval: off and 30 s by default; flags, env (seconds) and startDiscovery values", async (t) => {
+  const defaults = loadConfig([], {});
+  t.equal(defaults.stateFile, undefined);
+  t.equal(defaults.stateIntervalMs, 30_000);
+  const flags = loadConfig(["--state-file", "/var/lib/coral/state.ndjson", "--state-interval", "5"], {});
+  t.equal(flags.stateFile, "/var/lib/coral/state.ndjson");
+  t.equal(flags.stateIntervalMs, 5_000);
+  const env = loadConfig([], { STATE_FILE: "/tmp/s.ndjson", STATE_INTERVAL_SECONDS: "120" });
+  t.same([env.stateFile, env.stateIntervalMs], ["/tmp/s.ndjson", 120_000]);
+  t.throws(() => loadConfig(["--state-interval", "0"], {}), /--state-interval/);
+  t.throws(() => loadConfig(["--state-interval", "3601"], {}), /--state-interval/);
+  t.equal(resolveConfig({ stateFile: "/s", stateIntervalMs: 2_000 }).stateIntervalMs, 2_000);
+});
