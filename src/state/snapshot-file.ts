@@ -20,9 +20,10 @@ import {
 
 /**
  * Leases encoded per chunk: each chunk is one write, and the event loop runs
- * between chunks. ~1.5 µs per lease: about 3 ms of the loop per chunk.
+ * between chunks. Encoding takes ~4.5 µs per lease (scripts/bench-snapshot.mjs):
+ * about 5 ms of the loop per chunk.
  */
-export const CHUNK_LEASES = 2_000;
+export const CHUNK_LEASES = 1_000;
 
 /** The snapshot file cannot be used: the message names the file (and the line) and says what to do. Start-up stops on it. */
 export class StateFileError extends Error {

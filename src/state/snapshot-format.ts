@@ -132,13 +132,15 @@ type Json = Record<string, unknown>;
 /** Fields every lease kind has; the rest (e.g. a later version's flags) are carried along. */
 const KNOWN = new Set(["kind", "meshId", "agentId", "sessionId", "pubkey", "owner", "lastSeenMs", "expiresAtMs", "data"]);
 
+const PLAIN = new Set(["string", "number", "boolean"]);
+
 /** The fields this module does not name: kept when they are plain values (string, number, boolean). */
-function extras(o: Json): Json {
-  const kept: Json = {};
-  for (const [key, value] of Object.entries(o)) {
+function extras(o: Json): Json | undefined {
+  let kept: Json | undefined;
+  for (const key in o) {
     if (KNOWN.has(key)) continue;
-    if (!["string", "number", "boolean"].includes(typeof value)) throw new TypeError(`${key} is not a string, number or boolean`);
-    kept[key] = value;
+    if (!PLAIN.has(typeof o[key])) throw new TypeError(`${key} is not a string, number or boolean`);
+    (kept ??= {})[key] = o[key];
   }
   return kept;
 }
