@@ -10,6 +10,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { DiscoveryService, LookupAgentResponseSchema, LookupColonyResponseSchema } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { KEY_1, KEY_2, KEY_3, KEY_4 } from "../fixtures/keys.js";
 import { spawnDaemon, type Daemon } from "../fixtures/spawn.js";
+import { until } from "../fixtures/wait.js";
 
 const RELAY = "relay.example:3478";
 
@@ -84,6 +85,21 @@ t.test("a restart with the same --state-file keeps every active lease, the relay
   const expiries = colonies.map((meshId) => saved.find((lease) => lease.kind === "colony" && lease.meshId === meshId)?.expiresAtMs);
   t.same(expiries.map((ms) => BigInt(Math.floor((ms as number) / 1000))), expiresAt, "each colony's expiry is the one its registration answered, through two restarts");
   t.match(readFileSync(path, "utf8"), /"kind":"end","leases":6\}\n$/, "3 colonies + mesh-late, 2 agents; the released session is gone");
+});
+
+t.test("after kill -9, a restart has what the last periodic write held", async (t) => {
+  const path = join(t.testdir(), "state.ndjson");
+  const daemon = spawnDaemon(t, ["--port", "0", "--host", "127.0.0.1", "--state-file", path, "--state-interval", "1"]);
+  const [, port] = await daemon.waitForStdout(/^gRPC server listening on :(\d+)$/m, 30_000);
+  const client = createClient(DiscoveryService, createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" }));
+  await client.registerColony({ meshId: "mesh-kept", pubkey: KEY_1, endpoints: ["192.0.2.3:1"] });
+  await until(() => readFileSync(path, "utf8").includes('"meshId":"mesh-kept"'), "a periodic write with the colony");
+  daemon.child.kill("SIGKILL");
+  t.same(await daemon.exited(30_000), { code: null, signal: "SIGKILL" });
+  const second = await start(t, path);
+  const restarted = createClient(DiscoveryService, createConnectTransport({ baseUrl: second.url, httpVersion: "1.1" }));
+  t.equal((await restarted.lookupColony({ meshId: "mesh-kept" })).endpoints[0], "192.0.2.3:1");
+  await stop(t, second.daemon);
 });
 
 t.test("a damaged state file stops start-up with exit 2 and a message naming the file and the line; the file is untouched", async (t) => {
