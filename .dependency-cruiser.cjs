@@ -12,7 +12,7 @@ const layers = [
   [at("gen/")],
   [at("src/net/"), at("src/limits/"), at("src/tokens/"), at("src/timers\\.[jt]s$"), at("src/version\\.[jt]s$")],
   [at("src/registry/")],
-  [at("src/service/"), at("src/client/")],
+  [at("src/service/"), at("src/client/"), at("src/store/")],
   [at("src/server/"), at("src/state/")],
   [at("src/config/")],
   [at("src/app\\.[jt]s$"), at("src/sweeper\\.[jt]s$"), at("src/listen\\.[jt]s$"), at("src/state-setup\\.[jt]s$")],

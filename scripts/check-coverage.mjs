@@ -48,6 +48,20 @@ const NOT_COVERED = {
   "src/registry/types.ts": "types only",
 };
 
+/**
+ * Files only a real redis-server can exercise: where redis-server is not
+ * installed their tests skip (saying so), and so does their threshold here.
+ */
+const NEEDS_REDIS = ["src/store/redis-store.ts", "src/store/redis-scripts.ts", "src/redis-setup.ts"];
+const hasRedis = (() => {
+  try {
+    execFileSync("redis-server", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 const METRICS = ["lines", "statements", "branches", "functions"];
 
 function sources(dir) {
@@ -65,6 +79,7 @@ const byFile = new Map(Object.entries(summary).filter(([file]) => file !== "tota
 const problems = [];
 for (const file of sources("src")) {
   const data = byFile.get(file);
+  if (!hasRedis && NEEDS_REDIS.includes(file)) continue;
   if (file in NOT_COVERED) {
     if (data !== undefined) problems.push(`${file} is covered now: remove it from NOT_COVERED and give it a threshold`);
     continue;
@@ -86,4 +101,5 @@ if (problems.length > 0) {
   console.error(`coverage below the per-file thresholds (scripts/check-coverage.mjs):\n${problems.map((p) => `  - ${p}`).join("\n")}`);
   process.exit(1);
 }
+if (!hasRedis) console.log(`redis-server is not installed: the Redis store tests were skipped and ${NEEDS_REDIS.join(", ")} not held to coverage (install it: apt-get install redis-server)`);
 console.log(`per-file coverage: ${byFile.size} files at their thresholds`);

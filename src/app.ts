@@ -5,7 +5,7 @@ import { DiscoveryService, file_coral_discovery_v1_discovery } from "../gen/cora
 import { AdminService, file_coral_discovery_admin_v1_admin } from "../gen/coral/discovery/admin/v1/admin_pb.js";
 import type { Config } from "./config/index.js";
 import { createAddressMatcher, resolveClient } from "./net/address.js";
-import { createRegistry } from "./registry/index.js";
+import { createRegistry, memoryStore } from "./registry/index.js";
 import { createByteBudget, type ByteBudget } from "./limits/byte-budget.js";
 import { createLineBudget } from "./limits/line-budget.js";
 import { createDualProtocolServerFactory, type DualProtocolServer } from "./server/dual-protocol.js";
@@ -18,15 +18,16 @@ import { answerUnknownMethod, registerUnaryRoad } from "./server/road/road.js";
 import { registerRouterRoutes } from "./server/router-routes.js";
 import { clientKey, routerServiceImpl } from "./server/router-service.js";
 import type { Step, UnaryHandler } from "./service/call.js";
-import { createDiscoveryService, parseRelays, type DiscoveryRegistry } from "./service/discovery-service.js";
+import { createDiscoveryService, parseRelays, type DiscoveryRegistry, type DiscoveryStore } from "./service/discovery-service.js";
 import { discoveryEntrySizes } from "./service/entry-size.js";
 import { errorMappingStep } from "./service/errors.js";
-import { leaseEventsStep, NO_LEASE_EVENTS } from "./service/lease-events.js";
+import { leaseEventsStep, NO_LEASE_EVENTS, registrationObserver } from "./service/lease-events.js";
 import { limitErrorLines, loggingStep } from "./service/logging.js";
 import { createRateLimit } from "./service/rate-limit.js";
 import { createAdminGuard } from "./service/admin-auth.js";
 import { createAdminService } from "./service/admin-service.js";
 import { createConfiguredRendezvous } from "./rendezvous-setup.js";
+import { openRedisStore } from "./redis-setup.js";
 import { openState } from "./state-setup.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
@@ -73,6 +74,8 @@ export interface AppDeps {
   readonly randomId?: () => string;
   /** A registry to serve (tests inspect it). Default: a new empty one. */
   readonly registry?: DiscoveryRegistry;
+  /** The lease store to serve (e.g. Redis); takes precedence over `registry`. Closed with the app. */
+  readonly store?: DiscoveryStore;
   /**
    * The token signing key; default the configured one, else a fresh one. Unless
    * `config.signingKey` is set, the key is taken to last only as long as this
@@ -101,12 +104,16 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const now = deps.now ?? Date.now;
-  const registry = deps.registry ?? createConfiguredRegistry(config, now);
   const isTrustedProxy = createAddressMatcher(config.trustProxy);
   const randomId = deps.randomId ?? randomUUID;
   const startedAtMs = now();
+  // The Map registry behind the memory store: none with --redis-url or an injected store.
+  const registry = deps.store !== undefined || config.redisUrl !== undefined ? undefined : (deps.registry ?? createConfiguredRegistry(config, now));
   // --state-file: the registry is restored and a generated key kept across restarts (throws StateFileError).
-  const state = config.stateFile === undefined ? undefined : await openState(config, config.stateFile, { registry, relays: parseRelays(config.relays), signingKey: deps.signingKey, now });
+  const state =
+    config.stateFile === undefined || registry === undefined
+      ? undefined
+      : await openState(config, config.stateFile, { registry, relays: parseRelays(config.relays), signingKey: deps.signingKey, now });
   // Without a configured key, one lives as long as this process (or as the state file).
   const signingKey = state?.signingKey ?? deps.signingKey ?? config.signingKey ?? generateSigningKey();
   // A Buffer, so Fastify sends it as is: exactly `application/json`, no charset added.
@@ -142,9 +149,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: "idle",
   });
 
+  const store = deps.store ?? (registry === undefined ? await openRedisStore(config, app.log) : memoryStore(registry));
+
   const rendezvous = config.rendezvous ? createConfiguredRendezvous(config, now) : undefined;
+  const metrics = config.metrics
+    ? createMetrics({
+        leases: () => store.counts(),
+        limits: { colonies: config.maxColonies, agents: config.maxAgents, relaySessions: config.maxRelaySessions, bytes: config.maxRegistryBytes },
+        connections: () => (app.server as unknown as DualProtocolServer).connectionStats(),
+      })
+    : undefined;
   const service = createDiscoveryService({
-    registry,
+    store,
     ttlSeconds: config.ttlSeconds,
     stunServers: config.stunServers,
     relays: parseRelays(config.relays),
@@ -155,17 +171,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     strictPubkeys: config.pubkeyCheck,
     tokens: createTokenSigner({ key: signingKey, ttlSeconds: config.tokenTtlSeconds, now, randomUUID: randomId }),
     rendezvous: rendezvous?.handlers,
+    onRegistered: registrationObserver(metrics ?? NO_LEASE_EVENTS, app.log),
   });
 
   const rateLimit = config.rateLimit
     ? createRateLimit({ register: config.rateRegister, lookup: config.rateLookup, token: config.rateToken }, now, createAddressMatcher(config.rateLimitExempt))
-    : undefined;
-  const metrics = config.metrics
-    ? createMetrics({
-        leases: () => registry.counts(),
-        limits: { colonies: config.maxColonies, agents: config.maxAgents, relaySessions: config.maxRelaySessions, bytes: config.maxRegistryBytes },
-        connections: () => (app.server as unknown as DualProtocolServer).connectionStats(),
-      })
     : undefined;
   const clientOf = (req: FastifyRequest) => resolveClient(req.socket.remoteAddress, (name) => req.headers[name], isTrustedProxy);
   const rpcLog = limitErrorLines(app.log, createLineBudget({ ...ERROR_LINES, now }));
@@ -174,7 +184,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // The one list of cross-cutting steps every unary RPC passes, outermost first.
   const steps: Step[] = [
     loggingStep(rpcLog),
-    leaseEventsStep(registry, metrics ?? NO_LEASE_EVENTS, app.log),
+    leaseEventsStep(metrics ?? NO_LEASE_EVENTS, app.log),
     errorMappingStep,
     ...(rateLimit === undefined ? [] : [rateLimit.step]),
   ];
@@ -183,7 +193,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const adminGuard = createAdminGuard({ token: config.adminToken, now, log: app.log });
   const adminSteps: Step[] = [loggingStep(rpcLog), errorMappingStep, adminGuard.step];
   const adminHandlers = createAdminService({
-    registry,
+    store,
     now,
     startedAtMs,
     version: VERSION,
@@ -209,12 +219,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: rpcLog,
   });
 
-  const readiness = readinessOf(deps.readiness ?? []);
+  const readiness = readinessOf([...(deps.readiness ?? []), { ready: () => store.ready() }]);
   registerProbes(app, readiness);
   if (metrics !== undefined) registerMetricsRoute(app, metrics);
   app.get("/health", async (_req, reply) => {
-    if (readiness() !== true) void reply.code(503); // the same body: older probes read only the status
-    const counts = registry.counts();
+    void reply.header("content-type", "application/json");
+    const state = readiness();
+    let counts;
+    try {
+      counts = await store.counts();
+    } catch (error) {
+      void reply.code(503);
+      const reason = state === true ? (error as Error).message : state;
+      return Buffer.from(JSON.stringify({ status: "unavailable", reason, version: VERSION }));
+    }
+    if (state !== true) void reply.code(503); // the same body: older probes read only the status
     const body = {
       status: "ok",
       version: VERSION,
@@ -223,7 +242,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       agents: counts.agents,
       ...rendezvous?.health(),
     };
-    void reply.header("content-type", "application/json");
     return Buffer.from(JSON.stringify(body)); // a Buffer: exactly application/json, like the RPCs
   });
 
@@ -240,7 +258,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const sweeper = createSweeper({
-    store: registry,
+    store,
     now,
     intervalMs: config.cleanupIntervalMs,
     budget: SWEEP_BUDGET,
@@ -253,7 +271,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     ...(metrics && { onSwept: (removed, _turns, durationMs) => metrics.swept(removed, durationMs) }),
   });
-  app.addHook("onClose", async () => sweeper.stop());
+  app.addHook("onClose", async () => {
+    sweeper.stop();
+    await store.close();
+  });
   state?.attach(app, deps.timers ?? backgroundTimers);
   // Waiting polls answer at once (with what there is) so that closing never waits up to 25 s for them.
   app.addHook("preClose", async () => void rendezvous?.waiters.releaseAll());

@@ -15,10 +15,7 @@ export interface SweepCounts {
 /** The part of the lease store the sweeper drives. */
 export interface Sweepable {
   /** Frees at most `budget` expired entries of each kind at `nowMs`; `complete` is false when more are left. */
-  sweep(
-    nowMs: number,
-    budget: number,
-  ): { readonly colonies: readonly unknown[]; readonly agents: readonly unknown[]; readonly relaySessions: readonly unknown[]; readonly complete: boolean };
+  sweep(nowMs: number, budget: number): SweepCounts & { readonly complete: boolean } | Promise<SweepCounts & { readonly complete: boolean }>;
 }
 
 export interface SweeperOptions {
@@ -31,7 +28,7 @@ export interface SweeperOptions {
   readonly budget: number;
   readonly timers: Timers;
   /** Receives one info line per sweep that removed something, with the counts. */
-  readonly log: { info(obj: object, msg: string): void };
+  readonly log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** Runs at every interval before the sweep (housekeeping that shares the timer, e.g. pruning rate-limit buckets). */
   readonly onInterval?: () => void;
   /** Called after each sweep with what it removed, how many turns it took, and how long, ms (first turn to last). */
@@ -77,16 +74,25 @@ export function createSweeper(options: SweeperOptions): Sweeper {
       },
     };
     current = sweepState;
-    const turn = () => {
+    const turn = async () => {
       turns++;
-      const removed = store.sweep(now(), budget);
-      totals.colonies += removed.colonies.length;
-      totals.agents += removed.agents.length;
-      totals.relaySessions += removed.relaySessions.length;
+      let removed: SweepCounts & { readonly complete: boolean };
+      try {
+        removed = await store.sweep(now(), budget);
+      } catch (error) {
+        // A store out of reach (Redis down): nothing freed this time; the next interval tries again.
+        log.warn({ err: error }, "sweep failed");
+        if (current === sweepState) sweepState.finish();
+        return;
+      }
+      if (current !== sweepState) return; // stopped while the store answered
+      totals.colonies += removed.colonies;
+      totals.agents += removed.agents;
+      totals.relaySessions += removed.relaySessions;
       if (removed.complete) sweepState.finish();
-      else sweepState.turnTimer = timers.setTimeout(turn, 0);
+      else sweepState.turnTimer = timers.setTimeout(() => void turn(), 0);
     };
-    turn();
+    void turn();
     return sweepState.done;
   }
 

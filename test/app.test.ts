@@ -9,6 +9,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { DiscoveryService } from "../gen/coral/discovery/v1/discovery_pb.js";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { buildApp, createConfiguredRegistry } from "../src/app.js";
+import { memoryStore, RegistryError, type Store } from "../src/registry/index.js";
 import { resolveConfig, type ConfigInput } from "../src/config/index.js";
 import { createDrain } from "../src/server/probes.js";
 import { VERSION } from "../src/version.js";
@@ -17,6 +18,7 @@ import { KEY_1, KEY_2 } from "./fixtures/keys.js";
 import { createManualTimers } from "./fixtures/manual-timers.js";
 import { parseExposition } from "./fixtures/prometheus.js";
 import { until } from "./fixtures/wait.js";
+import { freePort } from "./fixtures/redis.js";
 
 const VECTOR = '{"id":"01H7X0X7X0X7X0X7X0X7X0X7X0","privateKey":"hXIqNNX5M2H9WuNmTPcAYgwRSWpJMqONpL3HPPoxsdo="}';
 
@@ -33,7 +35,7 @@ function colonyData(endpoint: string) {
   };
 }
 
-async function setup(options: ConfigInput = {}, deps: { readiness?: Parameters<typeof buildApp>[0]["readiness"] } = {}) {
+async function setup(options: ConfigInput = {}, deps: { readiness?: Parameters<typeof buildApp>[0]["readiness"]; store?: Parameters<typeof buildApp>[0]["store"] } = {}) {
   const clock = createFakeClock();
   const timers = createManualTimers(clock);
   const config = resolveConfig({ logLevel: "silent", rateLimit: false, ...options });
@@ -245,6 +247,62 @@ t.test("/livez and /readyz; /health keeps its body but answers 503 whenever /rea
   t.equal(health.statusCode, 503);
   t.match(health.json(), { status: "ok", version: VERSION, colonies: 0 }, "the same body");
   t.equal((await get("/livez")).statusCode, 200);
+});
+
+t.test("a store out of reach: /health and /readyz answer 503 with the reason, RPCs unavailable; the app closes the store", async (t) => {
+  const registry = createConfiguredRegistry(resolveConfig({}), Date.now);
+  const memory = memoryStore(registry);
+  let reachable = true;
+  let closed = 0;
+  const unreachable = "the state store (Redis at 192.0.2.1:6379) is unreachable";
+  const guard = <T>(value: () => T) => {
+    if (!reachable) throw new RegistryError("unavailable", `${unreachable}: not connected (reconnecting); retry shortly`);
+    return value();
+  };
+  const store: Store<any, any, any> = {
+    ...memory,
+    kind: "redis",
+    counts: () => guard(() => memory.counts()),
+    lookupColony: (meshId) => guard(() => memory.lookupColony(meshId)),
+    ready: () => (reachable ? true : unreachable),
+    close: async () => void closed++,
+  };
+  const { app } = await setup({}, { store });
+  const get = (url: string) => app.inject({ method: "GET", url });
+  t.equal((await get("/health")).statusCode, 200);
+  reachable = false;
+  const health = await get("/health");
+  t.equal(health.statusCode, 503);
+  t.same(health.json(), { status: "unavailable", reason: unreachable, version: VERSION });
+  t.equal(health.headers["content-type"], "application/json");
+  const ready = await get("/readyz");
+  t.equal(ready.statusCode, 503);
+  t.match(ready.json(), { reason: unreachable });
+  const rpc = await app.inject({ method: "POST", url: "/coral.discovery.v1.DiscoveryService/LookupColony", headers: { "content-type": "application/json" }, payload: { meshId: "m" } });
+  t.equal(rpc.statusCode, 503);
+  t.same(rpc.json(), { code: "unavailable", message: `${unreachable}: not connected (reconnecting); retry shortly` });
+  // A store that answers counts while its readiness says otherwise (a check racing a reconnect): the body is the usual one, the status 503.
+  const flaky: Store<any, any, any> = { ...store, counts: () => memory.counts() };
+  const second = await setup({}, { store: flaky });
+  const racing = await second.app.inject({ method: "GET", url: "/health" });
+  t.equal(racing.statusCode, 503);
+  t.match(racing.json(), { status: "ok", colonies: 0 });
+  const failing: Store<any, any, any> = { ...store, ready: () => true };
+  const third = await setup({}, { store: failing });
+  const error = await third.app.inject({ method: "GET", url: "/health" });
+  t.same(error.json(), { status: "unavailable", reason: `${unreachable}: not connected (reconnecting); retry shortly`, version: VERSION }, "readiness lagging behind: the error's own words");
+  await Promise.all([app.close(), second.app.close(), third.app.close()]);
+  t.equal(closed, 3, "each app closed its store");
+});
+
+t.test("with --redis-url the app serves from Redis: here one that is not there, so 503 until it is", async (t) => {
+  const port = await freePort();
+  const config = resolveConfig({ logLevel: "silent", redisUrl: `redis://127.0.0.1:${port}`, redisTimeoutMs: 100 }, { env: { DISCOVERY_SIGNING_KEY: VECTOR } });
+  const app = await buildApp({ config });
+  t.teardown(() => app.close());
+  const health = await app.inject({ method: "GET", url: "/health" });
+  t.equal(health.statusCode, 503);
+  t.match(health.json(), { status: "unavailable", reason: new RegExp(`state store \\(Redis at 127\\.0\\.0\\.1:${port}\\) is unreachable`) });
 });
 
 t.test("GET /metrics reads the registry, its limits and the connections at scrape time, and counts sweeps", async (t) => {

@@ -2,6 +2,7 @@ import t from "tap";
 import { createSweeper, type Sweepable, type SweepCounts } from "../src/sweeper.js";
 import { createFakeClock } from "./fixtures/clock.js";
 import { createManualTimers } from "./fixtures/manual-timers.js";
+import { until } from "./fixtures/wait.js";
 
 /** A store with `backlog` expired entries of each kind, freed `budget` at a time; records each sweep call. */
 function fakeStore(backlog: { colonies: number; agents: number; relaySessions: number }) {
@@ -13,12 +14,12 @@ function fakeStore(backlog: { colonies: number; agents: number; relaySessions: n
       const take = (kind: keyof typeof left) => {
         const n = Math.min(budget, left[kind]);
         left[kind] -= n;
-        return Array.from({ length: n }, () => ({}));
+        return n;
       };
       const colonies = take("colonies");
       const agents = take("agents");
       const relaySessions = take("relaySessions");
-      return { colonies, agents, relaySessions, complete: colonies.length < budget && agents.length < budget && relaySessions.length < budget };
+      return { colonies, agents, relaySessions, complete: colonies < budget && agents < budget && relaySessions < budget };
     },
   };
   return { store, calls, left, refill: (more: Partial<typeof left>) => Object.assign(left, { ...left, ...more }) };
@@ -39,7 +40,7 @@ function setup(backlog = { colonies: 0, agents: 0, relaySessions: 0 }, budget = 
     intervalMs: 60_000,
     budget,
     timers,
-    log: { info: (obj, msg) => logged.push({ obj, msg }) },
+    log: { info: (obj, msg) => logged.push({ obj, msg }), warn: (obj, msg) => logged.push({ obj, msg }) },
     onInterval: () => intervals++,
     onSwept: (removed, turns, durationMs) => swept.push({ removed: { ...removed }, turns, durationMs }),
     ...(realElapsed ? {} : { elapsedNow: () => 5 * readings++ }),
@@ -140,4 +141,53 @@ t.test("without an injected clock, a sweep's duration is measured with performan
   const duration = swept[0]?.durationMs ?? -1;
   t.ok(duration >= 0 && duration < 1_000, `a real, small duration (${duration} ms)`);
   sweeper.stop();
+});
+
+t.test("a store that fails to sweep (out of reach) is logged and tried again at the next interval", async (t) => {
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const warned: string[] = [];
+  let fail = true;
+  let calls = 0;
+  const sweeper = createSweeper({
+    store: {
+      async sweep() {
+        calls++;
+        if (fail) throw new Error("the state store is unreachable");
+        return { colonies: 1, agents: 0, relaySessions: 0, complete: true };
+      },
+    },
+    now: clock.now,
+    intervalMs: 1_000,
+    budget: 10,
+    timers,
+    log: { info: () => {}, warn: (obj, msg) => warned.push(`${msg}: ${String((obj as { err: Error }).err.message)}`) },
+  });
+  t.same(await sweeper.sweepNow(), { colonies: 0, agents: 0, relaySessions: 0 }, "nothing freed");
+  t.same(warned, ["sweep failed: the state store is unreachable"]);
+  fail = false;
+  await timers.advance(1_000);
+  await until(() => calls === 2, "the next sweep");
+  t.same(await sweeper.sweepNow(), { colonies: 1, agents: 0, relaySessions: 0 }, "the next sweep works");
+  sweeper.stop();
+});
+
+t.test("stopping while the store is answering a turn ends the sweep there", async (t) => {
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  let answer!: (value: { colonies: number; agents: number; relaySessions: number; complete: boolean }) => void;
+  const sweeper = createSweeper({
+    store: { sweep: () => new Promise((resolve) => (answer = resolve)) },
+    now: clock.now,
+    intervalMs: 1_000,
+    budget: 10,
+    timers,
+    log: { info: () => {}, warn: () => {} },
+  });
+  const done = sweeper.sweepNow();
+  sweeper.stop();
+  t.same(await done, { colonies: 0, agents: 0, relaySessions: 0 }, "resolved at stop");
+  answer({ colonies: 5, agents: 0, relaySessions: 0, complete: false });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(timers.pending(), 0, "no further turn (nor interval) is scheduled");
 });

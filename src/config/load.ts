@@ -131,6 +131,15 @@ function crossCheck(config: Config, problems: string[]): void {
   if (config.maxBufferedBytes < config.maxBufferedBytesPerIp) {
     problems.push(`--max-buffered-bytes (${config.maxBufferedBytes}) must be at least --max-buffered-bytes-per-ip (${config.maxBufferedBytesPerIp})`);
   }
+  if (config.redisUrl !== undefined && config.signingKey === undefined) {
+    problems.push(
+      "--redis-url needs --signing-key-file (or DISCOVERY_SIGNING_KEY): every instance must sign bootstrap tokens with the same key, " +
+        "so that a token minted by one verifies against the JWKS of all; create one with `coral-discovery keygen`",
+    );
+  }
+  if (config.redisUrl !== undefined && config.stateFile !== undefined) {
+    problems.push("--state-file keeps one instance's in-memory registry: with --redis-url the leases already live in Redis; give only one of them");
+  }
   if (config.signingKey !== undefined) {
     try {
       buildJwks(config.signingKey, config.previousKeys);

@@ -3,6 +3,7 @@
 // tables (checked by a test) are all derived from it, so adding an option is
 // adding a row.
 import { adminToken } from "./admin-token.js";
+import { redisUrl } from "./redis.js";
 import { previousKeys, signingKey } from "./keys.js";
 import {
   addressRanges,
@@ -580,6 +581,35 @@ export const OPTIONS = {
     default: [],
     help: "earlier keys (a JSON array), published in the JWKS, never used to sign",
     ...previousKeys(),
+  }),
+  redisUrl: option({
+    flag: "redis-url",
+    env: "REDIS_URL",
+    arg: "<url>",
+    group: "service",
+    default: undefined,
+    defaultText: "none (leases live in this process)",
+    help: "keep leases in Redis (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS) so several instances serve one registry; needs --signing-key-file",
+    ...redisUrl(),
+  }),
+  redisPrefix: option({
+    flag: "redis-prefix",
+    env: "REDIS_PREFIX",
+    arg: "<text>",
+    group: "service",
+    default: "coral-discovery:",
+    help: "prefix of every Redis key, so deployments can share one Redis",
+    ...text("coral-discovery:"),
+  }),
+  redisTimeoutMs: option({
+    flag: "redis-timeout",
+    env: "REDIS_TIMEOUT_MS",
+    envNote: "milliseconds",
+    arg: "<seconds>",
+    group: "service",
+    default: 1_000,
+    help: "longest wait for one Redis command (then `unavailable`); calls made while Redis is unreachable fail at once",
+    ...seconds(1, 60, { unit: "ms", minMs: 50 }),
   }),
   tlsCert: option({
     flag: "tls-cert",

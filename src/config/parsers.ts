@@ -47,7 +47,7 @@ export function clip(text: string, max = 64): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 
-function last(texts: readonly string[]): string {
+export function last(texts: readonly string[]): string {
   return texts[texts.length - 1] ?? "";
 }
 

@@ -16,3 +16,5 @@ export type {
 } from "./types.js";
 export { RegistryError } from "./errors.js";
 export type { RegistryErrorCode } from "./errors.js";
+export { memoryStore } from "./store.js";
+export type { Awaitable, Registration, Store, SweepTally } from "./store.js";

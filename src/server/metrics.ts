@@ -162,7 +162,8 @@ export interface ConnectionStats {
 
 export interface MetricsOptions {
   /** Read at each scrape. */
-  readonly leases: () => LeaseCounts;
+  /** Active leases now (a shared store answers later; when it cannot, the gauges keep their last values). */
+  readonly leases: () => LeaseCounts | Promise<LeaseCounts>;
   /** The configured caps, exported as gauges so dashboards can show headroom. */
   readonly limits: { readonly colonies: number; readonly agents: number; readonly relaySessions: number; readonly bytes: number };
   /** Read at each scrape; undefined before the server exists. */
@@ -278,23 +279,36 @@ function buildRegistry(prom: PromClient, tallies: Tallies, options: MetricsOptio
     [],
     () => [tallies.sweeps],
   );
+  // One read of the store per scrape: prom-client collects every metric at once, so both gauges share it.
+  let reading: Promise<LeaseCounts | undefined> | undefined;
+  const readLeases = () =>
+    (reading ??= Promise.resolve()
+      .then(() => options.leases())
+      .catch(() => undefined)
+      .finally(() => {
+        reading = undefined;
+      }));
   new prom.Gauge({
     name: `${PREFIX}leases`,
     help: "Active leases by kind (colony, agent, relay_session), read at scrape time.",
     labelNames: ["kind"] as const,
     registers,
-    collect() {
-      const counts = options.leases();
+    async collect() {
+      const counts = await readLeases();
+      if (counts === undefined) return; // the store is out of reach: /readyz and /health say so; the scrape still answers
       this.set({ kind: "colony" }, counts.colonies);
       this.set({ kind: "agent" }, counts.agents);
       this.set({ kind: "relay_session" }, counts.relaySessions);
-      registryBytes.set(counts.bytes);
     },
   });
-  const registryBytes = new prom.Gauge({
+  new prom.Gauge({
     name: `${PREFIX}registry_bytes`,
     help: "Estimated memory of every stored lease, expired-but-unswept ones included (what --max-registry-bytes limits).",
     registers,
+    async collect() {
+      const counts = await readLeases();
+      if (counts !== undefined) this.set(counts.bytes);
+    },
   });
   new prom.Gauge({ name: `${PREFIX}registry_bytes_limit`, help: "--max-registry-bytes.", registers }).set(options.limits.bytes);
   const leaseLimits = new prom.Gauge({

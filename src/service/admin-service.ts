@@ -7,7 +7,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { AdminService, AgentSummarySchema, ColonySummarySchema } from "../../gen/coral/discovery/admin/v1/admin_pb.js";
 import type { AgentLease, ColonyLease } from "../registry/index.js";
 import type { CallContext } from "./call.js";
-import type { AgentData, ColonyData, DiscoveryRegistry } from "./discovery-service.js";
+import type { AgentData, ColonyData, DiscoveryStore } from "./discovery-service.js";
 import { NO_LEASE_EVENTS, type LeaseEvents } from "./lease-events.js";
 import * as check from "./validate.js";
 
@@ -22,7 +22,7 @@ export interface AdminLogger {
 }
 
 export interface AdminServiceOptions {
-  readonly registry: DiscoveryRegistry;
+  readonly store: DiscoveryStore;
   readonly now: () => number;
   /** Unix ms the service started. */
   readonly startedAtMs: number;
@@ -38,7 +38,7 @@ type Methods = (typeof AdminService)["method"];
 
 export type AdminHandlers = {
   [K in keyof Methods]: Methods[K] extends DescMethodUnary<infer I, infer O>
-    ? (req: MessageShape<I>, ctx: CallContext) => MessageInitShape<O>
+    ? (req: MessageShape<I>, ctx: CallContext) => Promise<MessageInitShape<O>>
     : never;
 };
 
@@ -75,7 +75,7 @@ function isId(value: string): boolean {
 }
 
 export function createAdminService(options: AdminServiceOptions): AdminHandlers {
-  const { registry, now, startedAtMs, version, limits, log } = options;
+  const { store, now, startedAtMs, version, limits, log } = options;
   const events = options.events ?? NO_LEASE_EVENTS;
 
   const colonySummary = (lease: ColonyLease<ColonyData>, agentCount: number): ColonySummary => ({
@@ -103,25 +103,25 @@ export function createAdminService(options: AdminServiceOptions): AdminHandlers 
   });
 
   return {
-    listColonies(req) {
+    async listColonies(req) {
       if (req.pageSize < 0) {
         throw new ConnectError(`page_size ${req.pageSize} is negative: use 1-${MAX_PAGE_SIZE}, or 0 for ${DEFAULT_PAGE_SIZE}`, Code.InvalidArgument);
       }
       if (req.meshIdPrefix !== "") check.id(req.meshIdPrefix, "mesh_id_prefix");
       const after = req.pageToken === "" ? undefined : decodePageToken(req.pageToken);
       const limit = req.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(req.pageSize, MAX_PAGE_SIZE);
-      const page = registry.listColonies({ prefix: req.meshIdPrefix, after, limit });
+      const page = await store.listColonies({ prefix: req.meshIdPrefix, after, limit });
       const last = page.colonies[page.colonies.length - 1];
+      const agentCounts = await Promise.all(page.colonies.map((lease) => store.agentCount(lease.meshId)));
       return {
-        colonies: page.colonies.map((lease) => colonySummary(lease, registry.agentCount(lease.meshId))),
+        colonies: page.colonies.map((lease, i) => colonySummary(lease, agentCounts[i] ?? 0)),
         nextPageToken: page.more && last !== undefined ? encodePageToken(last.meshId) : "",
       };
     },
 
-    getMesh(req) {
+    async getMesh(req) {
       check.id(req.meshId, "mesh_id");
-      const colony = registry.lookupColony(req.meshId);
-      const agents = registry.listAgents(req.meshId);
+      const [colony, agents] = await Promise.all([store.lookupColony(req.meshId), store.listAgents(req.meshId)]);
       if (colony === undefined && agents.length === 0) {
         throw new ConnectError(`mesh ${req.meshId} has no active colony or agents`, Code.NotFound);
       }
@@ -131,11 +131,11 @@ export function createAdminService(options: AdminServiceOptions): AdminHandlers 
       };
     },
 
-    evictColony(req, { clientIp }) {
+    async evictColony(req, { clientIp }) {
       check.id(req.meshId, "mesh_id");
-      const agentCount = registry.agentCount(req.meshId);
-      const colony = registry.evictColony(req.meshId);
-      const agents = req.includeAgents ? registry.evictAgents(req.meshId) : [];
+      const agentCount = await store.agentCount(req.meshId);
+      const colony = await store.evictColony(req.meshId);
+      const agents = req.includeAgents ? await store.evictAgents(req.meshId) : [];
       if (colony === undefined && agents.length === 0) {
         throw new ConnectError(
           `mesh ${req.meshId} has no active colony${req.includeAgents ? " or agents" : ""} to evict`,
@@ -160,18 +160,18 @@ export function createAdminService(options: AdminServiceOptions): AdminHandlers 
       };
     },
 
-    evictAgent(req, { clientIp }) {
+    async evictAgent(req, { clientIp }) {
       check.id(req.meshId, "mesh_id");
       check.id(req.agentId, "agent_id");
-      const agent = registry.evictAgent(req.meshId, req.agentId);
+      const agent = await store.evictAgent(req.meshId, req.agentId);
       if (agent === undefined) throw new ConnectError(`agent ${req.agentId} of mesh ${req.meshId} not found`, Code.NotFound);
       events.evicted("agent");
       log.info({ meshId: agent.meshId, agentId: agent.agentId, pubkey: agent.pubkey, clientIp }, "admin evicted an agent");
       return { agent: agentSummary(agent) };
     },
 
-    getStats() {
-      const counts = registry.counts();
+    async getStats() {
+      const counts = await store.counts();
       return {
         colonies: counts.colonies,
         agents: counts.agents,
@@ -179,7 +179,7 @@ export function createAdminService(options: AdminServiceOptions): AdminHandlers 
         registryBytes: BigInt(counts.bytes),
         registryBytesBudget: BigInt(limits.bytes),
         uptimeSeconds: BigInt(Math.max(0, Math.floor((now() - startedAtMs) / 1000))),
-        store: "memory",
+        store: store.kind,
         version,
         maxColonies: limits.colonies,
         maxAgents: limits.agents,

@@ -12,7 +12,7 @@ import {
 } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { addressKey, isPublicIp } from "../net/address.js";
 import { parseHostPort } from "../net/host-port.js";
-import type { Registry } from "../registry/index.js";
+import type { Registry, Store } from "../registry/index.js";
 import type { TokenSigner } from "../tokens/index.js";
 import type { CallContext } from "./call.js";
 import type { RendezvousHandlers } from "./rendezvous.js";
@@ -66,9 +66,13 @@ export interface RelayData {
 }
 
 export type DiscoveryRegistry = Registry<ColonyData, AgentData, RelayData>;
+export type DiscoveryStore = Store<ColonyData, AgentData, RelayData>;
+
+/** Told of every stored registration: whether it renewed an active lease or created one. */
+export type RegistrationObserver = (kind: "colony" | "agent", ids: { meshId: string; agentId?: string }, renewed: boolean) => void;
 
 export interface DiscoveryServiceOptions {
-  readonly registry: DiscoveryRegistry;
+  readonly store: DiscoveryStore;
   /** Lease length reported to clients, seconds (the registry enforces it). */
   readonly ttlSeconds: number;
   /** Handed to registering clients. */
@@ -89,6 +93,8 @@ export interface DiscoveryServiceOptions {
   readonly strictPubkeys?: boolean;
   /** The bootstrap rendezvous RPCs; without them they answer `unimplemented` (`--rendezvous off`). */
   readonly rendezvous?: RendezvousHandlers;
+  /** Told of every stored registration (lease events: metrics and logs). */
+  readonly onRegistered?: RegistrationObserver;
 }
 
 type Methods = (typeof DiscoveryService)["method"];
@@ -111,7 +117,8 @@ export type DiscoveryHandlers = {
  * relay cursor.
  */
 export function createDiscoveryService(options: DiscoveryServiceOptions): DiscoveryHandlers {
-  const { registry, ttlSeconds, version, startedAtMs, now, randomId, tokens, rendezvous } = options;
+  const { store, ttlSeconds, version, startedAtMs, now, randomId, tokens, rendezvous } = options;
+  const onRegistered = options.onRegistered ?? (() => {});
   const strict = options.strictPubkeys ?? true;
   const stunServers = [...options.stunServers];
   const relays = options.relays;
@@ -122,7 +129,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
   let nextRelay = 0;
 
   return {
-    registerColony(req, { observedIp }) {
+    async registerColony(req, { observedIp }) {
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
       check.endpoints(req.endpoints, "endpoints", true);
@@ -144,7 +151,8 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
         publicPort: req.publicPort,
         publicEndpoint: copyPublicEndpoint(req.publicEndpoint),
       };
-      const lease = registry.registerColony(req.meshId, req.pubkey, data);
+      const { lease, renewed } = await store.registerColony(req.meshId, req.pubkey, data);
+      onRegistered("colony", { meshId: req.meshId }, renewed);
       return {
         success: true,
         ttl: ttlSeconds,
@@ -154,9 +162,9 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    lookupColony(req) {
+    async lookupColony(req) {
       check.id(req.meshId, "mesh_id");
-      const lease = registry.lookupColony(req.meshId);
+      const lease = await store.lookupColony(req.meshId);
       if (lease === undefined) throw new ConnectError(`colony ${req.meshId} not found`, Code.NotFound);
       const { data } = lease;
       return {
@@ -176,7 +184,7 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    registerAgent(req, { clientIp, observedIp }) {
+    async registerAgent(req, { clientIp, observedIp }) {
       check.id(req.agentId, "agent_id");
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.pubkey, "pubkey", strict);
@@ -191,13 +199,14 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
           Code.InvalidArgument,
         );
       }
-      const lease = registry.registerAgent(
+      const { lease, renewed } = await store.registerAgent(
         req.meshId,
         req.agentId,
         req.pubkey,
         { endpoints: req.endpoints, metadata: req.metadata, observedEndpoint: observed },
         addressKey(clientIp),
       );
+      onRegistered("agent", { meshId: req.meshId, agentId: req.agentId }, renewed);
       return {
         success: true,
         ttl: ttlSeconds,
@@ -207,10 +216,10 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    lookupAgent(req) {
+    async lookupAgent(req) {
       check.id(req.agentId, "agent_id");
       check.id(req.meshId, "mesh_id");
-      const lease = registry.lookupAgent(req.meshId, req.agentId);
+      const lease = await store.lookupAgent(req.meshId, req.agentId);
       if (lease === undefined) throw new ConnectError(`agent ${req.agentId} not found`, Code.NotFound);
       const { data } = lease;
       return {
@@ -225,14 +234,14 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    requestRelay(req, { clientIp }) {
+    async requestRelay(req, { clientIp }) {
       const relay = relays[nextRelay % Math.max(relays.length, 1)];
       if (relay === undefined) throw noRelay();
       check.id(req.meshId, "mesh_id");
       check.pubkey(req.agentPubkey, "agent_pubkey", strict);
       check.pubkey(req.colonyPubkey, "colony_pubkey", strict);
       nextRelay = (nextRelay + 1) % relays.length;
-      const session = registry.createRelaySession(
+      const session = await store.createRelaySession(
         randomId(),
         req.meshId,
         { relay, agentPubkey: req.agentPubkey, colonyPubkey: req.colonyPubkey },
@@ -246,20 +255,21 @@ export function createDiscoveryService(options: DiscoveryServiceOptions): Discov
       };
     },
 
-    releaseRelay(req) {
+    async releaseRelay(req) {
       if (relays.length === 0) throw noRelay();
       check.opaqueId(req.sessionId, "session_id");
       if (req.meshId !== "") check.id(req.meshId, "mesh_id");
-      registry.releaseRelaySession(req.sessionId, req.meshId);
+      await store.releaseRelaySession(req.sessionId, req.meshId);
       return { success: true };
     },
 
-    health() {
+    async health() {
+      const counts = await store.counts();
       return {
         status: "ok",
         version,
         uptimeSeconds: BigInt(Math.max(0, Math.floor((now() - startedAtMs) / 1000))),
-        registeredColonies: registry.counts().colonies,
+        registeredColonies: counts.colonies,
       };
     },
 

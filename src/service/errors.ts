@@ -7,6 +7,7 @@ const CODES: Record<RegistryErrorCode, Code> = {
   session_not_found: Code.NotFound,
   session_mesh_mismatch: Code.PermissionDenied,
   capacity_exceeded: Code.ResourceExhausted,
+  unavailable: Code.Unavailable,
 };
 
 /**

@@ -1,8 +1,8 @@
 // The lease lifecycle as operators see it: which registrations created a
-// lease and which renewed one, which were refused and why. One step around
-// RegisterColony and RegisterAgent tells them apart (whether an active lease
-// held the key just before the call), logs them and reports them to a sink
-// (the metrics) that gets only bounded values, never ids.
+// lease and which renewed one (the store says, with each registration), which
+// were refused and why (a step around RegisterColony and RegisterAgent reads
+// the errors). Both log and report to a sink (the metrics) that gets only
+// bounded values, never ids.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RegistryError } from "../registry/index.js";
 import type { Step } from "./call.js";
@@ -34,12 +34,6 @@ export const NO_LEASE_EVENTS: LeaseEvents = {
   evicted() {},
 };
 
-/** The lookups that tell a new registration from a renewal (the registry's). */
-export interface LeaseLookup {
-  lookupColony(meshId: string): unknown;
-  lookupAgent(meshId: string, agentId: string): unknown;
-}
-
 /** The part of a pino logger the step uses. */
 export interface LeaseLogger {
   info(obj: object, msg: string): void;
@@ -66,38 +60,42 @@ export function refusalReason(error: unknown): RefusalReason | undefined {
 
 /**
  * The lease-events step: around RegisterColony and RegisterAgent, counts and
- * logs what happened (new registrations and split-brain refusals at info,
- * renewals and other refusals at debug; never keys or tokens). Place it
- * outside the error-mapping and rate-limit steps, so it sees their errors.
+ * logs refusals (split-brain at info, the others at debug; never keys or
+ * tokens). Place it outside the error-mapping and rate-limit steps, so it
+ * sees their errors. Stored registrations are reported by the service
+ * through `registrationObserver`, since only the store knows whether one
+ * renewed a lease.
  */
-export function leaseEventsStep(registry: LeaseLookup, events: LeaseEvents, log: LeaseLogger): Step {
+export function leaseEventsStep(events: LeaseEvents, log: LeaseLogger): Step {
   return async (call, next) => {
     const name = call.method.name;
     if (name !== "RegisterColony" && name !== "RegisterAgent") return next(call);
-    const kind: RegistrationKind = name === "RegisterColony" ? "colony" : "agent";
-    const { meshId, agentId } = call.input as { meshId: string; agentId: string };
-    const ids = kind === "colony" ? { meshId } : { meshId, agentId };
-    // Same event-loop turn as the registration (no step awaits before the handler runs), so nothing changes in between.
-    const existed = kind === "colony" ? registry.lookupColony(meshId) !== undefined : registry.lookupAgent(meshId, agentId) !== undefined;
-    let output: object;
     try {
-      output = await next(call);
+      return await next(call);
     } catch (error) {
       const reason = refusalReason(error);
       if (reason !== undefined) {
+        const kind: RegistrationKind = name === "RegisterColony" ? "colony" : "agent";
+        const { meshId, agentId } = call.input as { meshId: string; agentId: string };
+        const ids = kind === "colony" ? { meshId } : { meshId, agentId };
         events.refused(kind, reason);
         if (reason === "split_brain") log.info({ kind, ...ids, reason }, "registration refused");
         else log.debug({ kind, ...ids, reason }, "registration refused");
       }
       throw error;
     }
-    if (existed) {
+  };
+}
+
+/** Counts and logs each stored registration: new leases at info, renewals at debug. */
+export function registrationObserver(events: LeaseEvents, log: LeaseLogger) {
+  return (kind: RegistrationKind, ids: { meshId: string; agentId?: string }, renewed: boolean): void => {
+    if (renewed) {
       events.registered(kind, "renewal");
       log.debug({ kind, ...ids }, "lease renewed");
     } else {
       events.registered(kind, "new");
       log.info({ kind, ...ids }, "lease created");
     }
-    return output;
   };
 }

@@ -279,6 +279,16 @@ t.test("--reflection (env REFLECTION) is on unless switched off, and rejects oth
   t.throws(() => loadConfig(["--reflection", "maybe"], {}), /--reflection/);
 });
 
+t.test("--redis-url needs a configured signing key: every instance must sign with the same one", async (t) => {
+  t.match(problems(["--redis-url", "redis://127.0.0.1:6379"]), [
+    /--redis-url needs --signing-key-file \(or DISCOVERY_SIGNING_KEY\): every instance must sign bootstrap tokens with the same key, so that a token minted by one verifies against the JWKS of all; create one with `coral-discovery keygen`/,
+  ]);
+  const key = '{"id":"01H7X0X7X0X7X0X7X0X7X0X7X0","privateKey":"hXIqNNX5M2H9WuNmTPcAYgwRSWpJMqONpL3HPPoxsdo="}';
+  t.same(problems(["--redis-url", "redis://127.0.0.1:6379", "--redis-prefix", "team-a:"], { DISCOVERY_SIGNING_KEY: key }), []);
+  t.match(problems(["--redis-url", "tcp://x"]), [/is not a Redis URL/]);
+  t.match(problems(["--redis-timeout", "0"]), [/redis-timeout/]);
+});
+
 t.test("--state-file and --state-interval: off and 30 s by default; flags, env (seconds) and startDiscovery values", async (t) => {
   const defaults = loadConfig([], {});
   t.equal(defaults.stateFile, undefined);
@@ -291,4 +301,8 @@ t.test("--state-file and --state-interval: off and 30 s by default; flags, env (
   t.throws(() => loadConfig(["--state-interval", "0"], {}), /--state-interval/);
   t.throws(() => loadConfig(["--state-interval", "3601"], {}), /--state-interval/);
   t.equal(resolveConfig({ stateFile: "/s", stateIntervalMs: 2_000 }).stateIntervalMs, 2_000);
+  const key = '{"id":"01H7X0X7X0X7X0X7X0X7X0X7X0","privateKey":"hXIqNNX5M2H9WuNmTPcAYgwRSWpJMqONpL3HPPoxsdo="}';
+  t.match(problems(["--redis-url", "redis://127.0.0.1:6379", "--state-file", "/s"], { DISCOVERY_SIGNING_KEY: key }), [
+    /--state-file keeps one instance's in-memory registry: with --redis-url the leases already live in Redis; give only one of them/,
+  ]);
 });

@@ -7,12 +7,15 @@ import { parseExposition, promtoolCheck } from "../fixtures/prometheus.js";
 const P = "coral_discovery_";
 
 function setup(options: { defaultMetrics?: boolean; connections?: ConnectionStats | undefined } = {}) {
-  const leases: { current: LeaseCounts } = { current: { colonies: 0, agents: 0, relaySessions: 0, bytes: 0 } };
+  const leases: { current: LeaseCounts | Error; async?: boolean } = { current: { colonies: 0, agents: 0, relaySessions: 0, bytes: 0 } };
   let scrapes = 0;
   const metrics = createMetrics({
     leases: () => {
       scrapes++;
-      return leases.current;
+      const { current } = leases;
+      if (leases.async) return current instanceof Error ? Promise.reject(current) : Promise.resolve(current);
+      if (current instanceof Error) throw current;
+      return current;
     },
     limits: { colonies: 100, agents: 200, relaySessions: 30, bytes: 4096 },
     connections: () => ("connections" in options ? options.connections : { open: 5, idle: 2, http2Sessions: 1 }),
@@ -128,6 +131,25 @@ t.test("state is read at scrape time: leases, bytes, limits and connections", as
   m = await read();
   t.equal(m.value(`${P}leases`, { kind: "colony" }), 1, "the next scrape reads again");
   t.equal(m.value(`${P}registry_bytes`), 10);
+});
+
+t.test("a store that answers later is read once per scrape; one that fails leaves the last values and the scrape answers", async (t) => {
+  const { leases, read, scrapes } = setup({ defaultMetrics: false });
+  leases.async = true;
+  leases.current = { colonies: 4, agents: 1, relaySessions: 0, bytes: 99 };
+  let m = await read();
+  t.equal(scrapes(), 1, "both gauges share one read");
+  t.equal(m.value(`${P}leases`, { kind: "colony" }), 4);
+  t.equal(m.value(`${P}registry_bytes`), 99);
+  leases.current = new Error("the state store (Redis) is unreachable");
+  m = await read();
+  t.equal(m.value(`${P}leases`, { kind: "colony" }), 4, "kept");
+  t.equal(m.value(`${P}registry_bytes`), 99, "kept");
+  t.equal(m.value(`${P}registry_bytes_limit`), 4096, "the rest of the scrape is there");
+  leases.async = false;
+  m = await read();
+  t.equal(m.value(`${P}leases`, { kind: "colony" }), 4, "a synchronous failure too");
+  t.equal(scrapes(), 3, "one read per scrape, failed or not");
 });
 
 t.test("before the server exists, connections read as 0", async (t) => {

@@ -1,4 +1,5 @@
 import t from "tap";
+import { memoryStore } from "../../src/registry/index.js";
 import { Code, ConnectError, createClient, createRouterTransport, type Interceptor } from "@connectrpc/connect";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { AdminService } from "../../gen/coral/discovery/admin/v1/admin_pb.js";
@@ -19,7 +20,7 @@ function setup() {
   const infos: { obj: Record<string, unknown>; msg: string }[] = [];
   const evictions: string[] = [];
   const handlers = createAdminService({
-    registry: fixture.registry,
+    store: memoryStore(fixture.registry),
     now: fixture.clock.now,
     startedAtMs: fixture.clock.now(),
     version: "9.9.9",
@@ -175,9 +176,9 @@ t.test("the handlers are behind the guard: without the token nothing is answered
 
 t.test("without an events sink (metrics off) evictions work the same", async (t) => {
   const fixture = createServiceFixture({});
-  const handlers = createAdminService({ registry: fixture.registry, now: fixture.clock.now, startedAtMs: 0, version: "9.9.9", limits: { colonies: 1, agents: 1, bytes: 1 }, log: { info: () => {} } });
+  const handlers = createAdminService({ store: memoryStore(fixture.registry), now: fixture.clock.now, startedAtMs: 0, version: "9.9.9", limits: { colonies: 1, agents: 1, bytes: 1 }, log: { info: () => {} } });
   await fixture.client.registerAgent({ meshId: "mesh-a", agentId: "a1", pubkey: KEY_B, endpoints: ["10.0.0.2:41820"] });
   const ctx = { clientIp: "192.0.2.9" } as never;
-  t.equal(handlers.evictAgent({ meshId: "mesh-a", agentId: "a1" } as never, ctx).agent?.agentId, "a1");
+  t.equal((await handlers.evictAgent({ meshId: "mesh-a", agentId: "a1" } as never, ctx)).agent?.agentId, "a1");
   await t.rejects(fixture.client.lookupAgent({ meshId: "mesh-a", agentId: "a1" }), { code: Code.NotFound }, "it is gone");
 });

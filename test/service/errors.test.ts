@@ -12,6 +12,7 @@ t.test("each registry error code becomes its Connect code, keeping the message a
     session_not_found: Code.NotFound,
     session_mesh_mismatch: Code.PermissionDenied,
     capacity_exceeded: Code.ResourceExhausted,
+    unavailable: Code.Unavailable,
   };
   for (const [code, connectCode] of Object.entries(expected) as [RegistryErrorCode, Code][]) {
     const registryError = new RegistryError(code, `refused because of ${code}`);

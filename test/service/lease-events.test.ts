@@ -4,11 +4,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { createConfiguredRegistry } from "../../src/app.js";
 import { resolveConfig, type ConfigInput } from "../../src/config/index.js";
-import { RegistryError } from "../../src/registry/index.js";
+import { memoryStore, RegistryError } from "../../src/registry/index.js";
 import { chain, type UnaryHandler } from "../../src/service/call.js";
 import { createDiscoveryService } from "../../src/service/discovery-service.js";
 import { errorMappingStep } from "../../src/service/errors.js";
-import { leaseEventsStep, NO_LEASE_EVENTS, refusalReason, type LeaseEvents } from "../../src/service/lease-events.js";
+import { leaseEventsStep, NO_LEASE_EVENTS, refusalReason, registrationObserver, type LeaseEvents } from "../../src/service/lease-events.js";
 import { createRateLimit } from "../../src/service/rate-limit.js";
 import { callOf } from "../fixtures/call.js";
 import { createFakeClock } from "../fixtures/clock.js";
@@ -34,7 +34,8 @@ function setup(options: ConfigInput = {}, maxRegistryBytes?: number) {
     debug: (obj: object, msg: string) => logged.push({ level: "debug", obj, msg }),
   };
   const handlers = createDiscoveryService({
-    registry,
+    store: memoryStore(registry),
+    onRegistered: registrationObserver(sink, log),
     ttlSeconds: config.ttlSeconds,
     stunServers: [],
     relays: [],
@@ -44,7 +45,7 @@ function setup(options: ConfigInput = {}, maxRegistryBytes?: number) {
     randomId: () => "id",
   }) as unknown as Record<string, UnaryHandler>;
   const rateLimit = createRateLimit({ register: config.rateRegister, lookup: config.rateLookup, token: config.rateToken }, clock.now, () => false);
-  const steps = [leaseEventsStep(registry, sink, log), errorMappingStep, rateLimit.step];
+  const steps = [leaseEventsStep(sink, log), errorMappingStep, rateLimit.step];
   const call = (method: (typeof M)[keyof typeof M], input: object) =>
     chain(steps, (c) => (handlers[c.method.localName] as UnaryHandler)(c.input as never, c.ctx))(
       callOf(method as never, create(method.input, input as never), { clientIp: "198.51.100.7" }),

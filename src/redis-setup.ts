@@ -1,0 +1,82 @@
+// The Redis store as configured (`--redis-url`): an ioredis client set to
+// fail fast (no offline queue, a command timeout, reconnecting on its own
+// with a capped backoff), the discovery payload codecs and entry sizes, and
+// log lines when the connection is lost and comes back. ioredis is loaded
+// only here, so the in-memory default never reads it.
+import type { Config } from "./config/index.js";
+import { redactUrl } from "./config/redis.js";
+import type { Store } from "./registry/index.js";
+import type { AgentData, ColonyData, RelayData } from "./service/discovery-service.js";
+import { discoveryEntrySizes } from "./service/entry-size.js";
+import { agentCodec, colonyCodec, relayCodec } from "./service/lease-codec.js";
+import { createRedisStore } from "./store/redis-store.js";
+
+/** Longest pause between reconnection attempts, ms. */
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+export interface RedisLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * Connects to `config.redisUrl` and returns the store at once (it answers
+ * `unavailable` until the connection is ready; /readyz says why). `now` is a
+ * clock for tests; by default leases are timed by Redis's clock.
+ */
+export async function openRedisStore(config: Config, log: RedisLog, now?: () => number): Promise<Store<ColonyData, AgentData, RelayData>> {
+  const url = config.redisUrl as string;
+  const { Redis } = await import("ioredis");
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    commandTimeout: config.redisTimeoutMs,
+    connectTimeout: Math.max(config.redisTimeoutMs, 1_000),
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+    enableAutoPipelining: true,
+    lazyConnect: false,
+  });
+  const where = redactUrl(url);
+  // One line when the connection is lost and one when it is back, however many attempts in between.
+  let up: boolean | undefined;
+  client.on("ready", () => {
+    if (up !== true) log.info({ redis: where }, "state store connected");
+    up = true;
+  });
+  client.on("error", (error: Error) => {
+    if (up !== false) log.warn({ redis: where, err: { message: error.message } }, "state store unreachable: calls answer unavailable until it is back");
+    up = false;
+  });
+  // Start serving once connected, or after one connect timeout: then /readyz says unreachable until Redis answers.
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off("ready", done);
+      client.off("error", done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(config.redisTimeoutMs, 1_000));
+    client.once("ready", done);
+    client.once("error", done);
+  });
+  return createRedisStore({
+    client,
+    prefix: config.redisPrefix,
+    ttlMs: config.ttlSeconds * 1000,
+    relaySessionTtlMs: config.relaySessionTtlSeconds * 1000,
+    limits: {
+      colonies: config.maxColonies,
+      agentsPerMesh: config.maxAgentsPerMesh,
+      agents: config.maxAgents,
+      relaySessions: config.maxRelaySessions,
+      bytes: config.maxRegistryBytes,
+      agentsPerMeshPerOwner: config.maxAgentsPerMeshPerIp,
+      relaySessionsPerOwner: config.maxRelaySessionsPerIp,
+    },
+    sizeOf: discoveryEntrySizes,
+    codecs: { colony: colonyCodec, agent: agentCodec, relay: relayCodec },
+    describe: `Redis at ${client.options.host}:${client.options.port}`,
+    ...(now === undefined ? {} : { now }),
+  });
+}
+

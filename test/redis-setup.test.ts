@@ -1,0 +1,61 @@
+import t from "tap";
+import { resolveConfig } from "../src/config/index.js";
+import { openRedisStore } from "../src/redis-setup.js";
+import { formatSigningKey, generateSigningKey } from "../src/tokens/index.js";
+import { KEY_1 } from "./fixtures/keys.js";
+import { freePort, hasRedis, REDIS_MISSING, startRedis } from "./fixtures/redis.js";
+import { until } from "./fixtures/wait.js";
+
+const configFor = (redisUrl: string, extra: object = {}) =>
+  resolveConfig({ redisUrl, redisPrefix: `setup-${process.pid}:`, redisTimeoutMs: 500, ...extra }, { env: { DISCOVERY_SIGNING_KEY: formatSigningKey(generateSigningKey()) } });
+
+function recorder() {
+  const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+  return {
+    lines,
+    log: {
+      info: (obj: object, msg: string) => lines.push({ level: "info", obj: obj as Record<string, unknown>, msg }),
+      warn: (obj: object, msg: string) => lines.push({ level: "warn", obj: obj as Record<string, unknown>, msg }),
+    },
+  };
+}
+
+if (!hasRedis) {
+  t.test("the configured Redis store", { skip: REDIS_MISSING }, async () => {});
+} else {
+  t.test("connects, serves, logs one line when Redis goes away and one when it is back", async (t) => {
+    const redis = await startRedis(t);
+    const { lines, log } = recorder();
+    const store = await openRedisStore(configFor(`redis://:secret@127.0.0.1:${redis.port}`), log);
+    t.teardown(() => store.close());
+    t.equal(store.ready(), true, "connected before it is handed out");
+    t.same(lines.map((l) => l.msg), ["state store connected"]);
+    t.equal(lines[0]?.obj.redis, `redis://:***@127.0.0.1:${redis.port}`, "the URL is logged without its password");
+    t.equal((await store.registerColony("m", KEY_1, { endpoints: [":1"], meshIpv4: "", meshIpv6: "", connectPort: 0, metadata: {}, observedEndpoint: undefined, publicPort: 0, publicEndpoint: undefined })).renewed, false);
+    t.equal((await store.counts()).colonies, 1, "timed by Redis's clock");
+
+    await redis.kill();
+    await until(() => store.ready() !== true, "the store to notice");
+    t.match(store.ready(), /^the state store \(Redis at 127\.0\.0\.1:\d+\) is unreachable$/);
+    await t.rejects(Promise.resolve(store.lookupColony("m")), { code: "unavailable", message: /not connected \(reconnecting\)/ }, "fails at once, no queue");
+    await until(() => lines.some((l) => l.level === "warn"), "the warning");
+    await redis.restart();
+    await until(() => store.ready() === true, "the reconnection", 10_000);
+    t.same(
+      lines.map((l) => l.msg),
+      ["state store connected", "state store unreachable: calls answer unavailable until it is back", "state store connected"],
+      "one line each way, however many attempts",
+    );
+    t.equal(await store.lookupColony("m"), undefined, "a Redis without persistence came back empty: that is Redis's configuration");
+  });
+}
+
+t.test("a Redis that is not there: start-up waits one connect timeout, then serves unavailable", async (t) => {
+  const port = await freePort();
+  const { lines, log } = recorder();
+  const store = await openRedisStore(configFor(`redis://127.0.0.1:${port}`), log, () => Date.now());
+  t.teardown(() => store.close());
+  t.match(store.ready(), /unreachable/);
+  t.equal(lines[0]?.level, "warn");
+  await t.rejects(Promise.resolve(store.counts()), { code: "unavailable" });
+});
