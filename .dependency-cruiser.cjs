@@ -1,7 +1,7 @@
 // The project's dependency rules: no import cycle, and imports only point
 // down the layers
-//   gen -> net, limits, tokens, timers, version -> registry -> service -> server
-//       -> config -> app, sweeper, listen -> index, main, cli
+//   gen -> net, limits, tokens, timers, version -> registry -> service -> server, state
+//       -> config -> app, sweeper, listen, state-setup -> index, main, cli
 // (the client library sits beside service: it may use gen, timers and net).
 // `npm run check-deps` runs dependency-cruiser with these rules on the compiled
 // JavaScript (dist/); test/architecture.test.ts applies the same rules to the
@@ -13,9 +13,9 @@ const layers = [
   [at("src/net/"), at("src/limits/"), at("src/tokens/"), at("src/timers\\.[jt]s$"), at("src/version\\.[jt]s$")],
   [at("src/registry/")],
   [at("src/service/"), at("src/client/"), at("src/store/")],
-  [at("src/server/")],
+  [at("src/server/"), at("src/state/")],
   [at("src/config/")],
-  [at("src/app\\.[jt]s$"), at("src/sweeper\\.[jt]s$"), at("src/listen\\.[jt]s$")],
+  [at("src/app\\.[jt]s$"), at("src/sweeper\\.[jt]s$"), at("src/listen\\.[jt]s$"), at("src/state-setup\\.[jt]s$")],
   [at("src/index\\.[jt]s$"), at("src/main\\.[jt]s$"), at("src/cli/")],
 ];
 

@@ -36,6 +36,8 @@ const BELOW_FULL = {
   "src/registry/registry.ts": { lines: 100, statements: 100, branches: 98, functions: 100 },
   // 24 matching bytes always decide h2 (the fallback cannot run); `?? 1` for an address count set when its socket was admitted.
   "src/server/dual-protocol.ts": { lines: 100, statements: 100, branches: 97, functions: 100 },
+  // The Windows branch (no directory fsync there) runs only on Windows.
+  "src/state/atomic-file.ts": { lines: 100, statements: 100, branches: 88, functions: 100 },
 };
 
 /** Files no unit test covers, and why. */

@@ -30,6 +30,7 @@ import { createAdminService } from "./service/admin-service.js";
 import { createConfiguredRendezvous } from "./rendezvous-setup.js";
 import { openRedisStore } from "./redis-setup.js";
 import { createProofCheck } from "./service/proof.js";
+import { openState } from "./state-setup.js";
 import { createSweeper } from "./sweeper.js";
 import { backgroundTimers, type Timers } from "./timers.js";
 import { buildJwksJson, createTokenSigner, deriveServiceKey, generateSigningKey, x25519PrivateKey, type SigningKey } from "./tokens/index.js";
@@ -108,8 +109,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const isTrustedProxy = createAddressMatcher(config.trustProxy);
   const randomId = deps.randomId ?? randomUUID;
   const startedAtMs = now();
-  // Without a configured key, one lives as long as this process.
-  const signingKey = deps.signingKey ?? config.signingKey ?? generateSigningKey();
+  // The Map registry behind the memory store: none with --redis-url or an injected store.
+  const registry = deps.store !== undefined || config.redisUrl !== undefined ? undefined : (deps.registry ?? createConfiguredRegistry(config, now));
+  // --state-file: the registry is restored and a generated key kept across restarts (throws StateFileError).
+  const state =
+    config.stateFile === undefined || registry === undefined
+      ? undefined
+      : await openState(config, config.stateFile, { registry, relays: parseRelays(config.relays), signingKey: deps.signingKey, now });
+  // Without a configured key, one lives as long as this process (or as the state file).
+  const signingKey = state?.signingKey ?? deps.signingKey ?? config.signingKey ?? generateSigningKey();
   // A Buffer, so Fastify sends it as is: exactly `application/json`, no charset added.
   const jwksBody = Buffer.from(buildJwksJson(signingKey, config.previousKeys));
   // Registration proofs: the configured service key, else one derived from the signing key (stable with it).
@@ -145,9 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: "idle",
   });
 
-  const store =
-    deps.store ??
-    (config.redisUrl === undefined ? memoryStore(deps.registry ?? createConfiguredRegistry(config, now)) : await openRedisStore(config, app.log));
+  const store = deps.store ?? (registry === undefined ? await openRedisStore(config, app.log) : memoryStore(registry));
 
   const rendezvous = config.rendezvous ? createConfiguredRendezvous(config, now) : undefined;
   const metrics = config.metrics
@@ -278,6 +284,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sweeper.stop();
     await store.close();
   });
+  state?.attach(app, deps.timers ?? backgroundTimers);
   // Waiting polls answer at once (with what there is) so that closing never waits up to 25 s for them.
   app.addHook("preClose", async () => void rendezvous?.waiters.releaseAll());
 

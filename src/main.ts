@@ -82,15 +82,25 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  const [{ buildApp }, { listen, writeReadyFile, removeReadyFile, PortInUseError }, { createDrain }] = await Promise.all([
+  const [{ buildApp }, { listen, writeReadyFile, removeReadyFile, PortInUseError }, { createDrain }, { StateFileError }] = await Promise.all([
     import("./app.js"),
     import("./listen.js"),
     import("./server/probes.js"),
+    import("./state-setup.js"),
   ]);
-  const signingKey = config.signingKey ?? generateSigningKey();
+  // With --state-file, buildApp takes the key kept in the file (or generates one and keeps it).
+  const signingKey = config.signingKey ?? (config.stateFile === undefined ? generateSigningKey() : undefined);
   // Flipped on SIGTERM/SIGINT, before the listener closes: /readyz answers 503 from then on.
   const drain = createDrain();
-  const app = await buildApp({ config, signingKey, readiness: [drain] });
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp({ config, ...(signingKey && { signingKey }), readiness: [drain] });
+  } catch (error) {
+    if (!(error instanceof StateFileError)) throw error;
+    process.stderr.write(`coral-discovery: ${error.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   // Fastify logs "Server listening at ..." during listen(); the RFD 001 banner
   // comes first, so that line is held back and the address logged after it.
   app.log.level = "warn";
@@ -134,7 +144,7 @@ async function main(argv: string[]): Promise<void> {
         "every client looks like the proxy (and loopback is exempt from rate limits); start with --trust-proxy <the proxy's address> then",
     );
   }
-  if (config.signingKey === undefined) {
+  if (signingKey !== undefined && config.signingKey === undefined) {
     app.log.info(
       { kid: signingKey.kid },
       "generated an ephemeral token signing key: tokens stop verifying after a restart; set DISCOVERY_SIGNING_KEY for a stable one",

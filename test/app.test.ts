@@ -2,6 +2,8 @@
 // the registry it builds from the configuration, and the sweeper it owns.
 // RPCs over real sockets are the end-to-end suites' business.
 import t, { type Test } from "tap";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { DiscoveryService } from "../gen/coral/discovery/v1/discovery_pb.js";
@@ -161,6 +163,22 @@ t.test("the sweeper runs every --cleanup-interval on the app's timers and stops 
   t.same(registry.sweep(clock.now()).colonies, [], "the sweeper freed it");
   await app.close();
   t.equal(timers.pending(), 0, "closing the app stops the sweeper");
+});
+
+t.test("--state-file: restored before serving, written every --state-interval on the app's timers and once more on close", async (t) => {
+  const path = join(t.testdir(), "state.ndjson");
+  const first = await setup({ stateFile: path, stateIntervalMs: 10_000, cleanupIntervalMs: 60_000 });
+  await first.registry.registerColony("m", KEY_1, colonyData(":1"));
+  t.equal(await first.timers.next(), 10_000, "the state interval");
+  await until(() => readFileSync(path, "utf8").includes('"meshId":"m"'), "the interval's write");
+  await first.registry.registerColony("n", KEY_1, colonyData(":2"));
+  await first.app.close();
+  t.equal(first.timers.pending(), 0, "closing stops its timer");
+  const second = await setup({ stateFile: path });
+  t.ok(second.registry.lookupColony("n"), "the last write, on close, kept what came after the interval's");
+  await second.app.close();
+  const real = await buildApp({ config: resolveConfig({ logLevel: "silent", stateFile: path }) });
+  await real.close(); // on Node's timers (unref'd): nothing left behind to keep the test alive
 });
 
 t.test("rate limits, when on, are applied to RPCs on both roads, and idle buckets are pruned at each sweep", async (t) => {

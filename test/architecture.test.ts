@@ -124,3 +124,16 @@ t.test("the checker itself finds a cycle and an upward import when there is one"
   t.ok(violates(apart, service, "src/client/errors.ts"));
   t.notOk(violates(apart, service, "src/service/errors.ts"), "within its own folder is fine");
 });
+
+t.test("the snapshot layer (src/state) sits above the service and below the config; its wiring beside the app", async (t) => {
+  const stateRule = forbidden.find((rule) => rule.name === "layer-4-imports-no-higher-layer") as Rule;
+  const state = matchFrom(stateRule, "src/state/snapshot-file.ts") as RegExpExecArray;
+  t.ok(state, "src/state is in the server's layer");
+  t.notOk(violates(stateRule, state, "src/service/lease-codec.ts"), "state -> service is downward");
+  t.ok(violates(stateRule, state, "src/config/options.ts"), "state -> config is upward");
+  t.ok(violates(stateRule, state, "src/state-setup.ts"), "state -> its wiring is upward");
+  const appRule = forbidden.find((rule) => rule.name === "layer-6-imports-no-higher-layer") as Rule;
+  const setup = matchFrom(appRule, "src/state-setup.ts") as RegExpExecArray;
+  t.ok(setup, "src/state-setup.ts is in the app's layer");
+  t.ok(violates(appRule, setup, "src/main.ts"), "state-setup -> main is upward");
+});

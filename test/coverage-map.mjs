@@ -10,6 +10,7 @@
 /** Extra files a unit test is accountable for, besides its own unit. */
 const EXTRA = {
   "test/registry/registry.test.ts": ["src/registry/errors.ts", "src/registry/index.ts"],
+  "test/registry/registry-restore.test.ts": ["src/registry/registry.ts"],
   "test/config/load.test.ts": ["src/config/options.ts", "src/config/keys.ts", "src/config/index.ts"],
   "test/tokens/signing-key.test.ts": ["src/tokens/index.ts"],
   "test/service/connect-adapter.test.ts": ["src/service/context.ts"],

@@ -77,3 +77,23 @@ t.test("--port 0 --ready-file writes {url, port, pid} once listening, atomically
   daemon.child.kill("SIGTERM");
   t.equal((await daemon.exited()).code, 0);
 });
+
+t.test("startDiscovery({ stateFile }) keeps the registry across a close and a new start", async (t) => {
+  const stateFile = join(t.testdir(), "state.ndjson");
+  const first = await startDiscovery({ stateFile });
+  const register = await fetch(`${first.url}/coral.discovery.v1.DiscoveryService/RegisterColony`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ mesh_id: "kept", pubkey: KEY_1, endpoints: [":51820"] }),
+  });
+  t.equal(register.status, 200);
+  await first.close();
+  const second = await startDiscovery({ stateFile });
+  t.teardown(() => second.close());
+  const lookup = await fetch(`${second.url}/coral.discovery.v1.DiscoveryService/LookupColony`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ mesh_id: "kept" }),
+  });
+  t.equal(((await lookup.json()) as { pubkey: string }).pubkey, KEY_1);
+});

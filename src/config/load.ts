@@ -137,6 +137,9 @@ function crossCheck(config: Config, problems: string[]): void {
         "so that a token minted by one verifies against the JWKS of all; create one with `coral-discovery keygen`",
     );
   }
+  if (config.redisUrl !== undefined && config.stateFile !== undefined) {
+    problems.push("--state-file keeps one instance's in-memory registry: with --redis-url the leases already live in Redis; give only one of them");
+  }
   if (config.signingKey !== undefined) {
     try {
       buildJwks(config.signingKey, config.previousKeys);

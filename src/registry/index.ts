@@ -1,5 +1,6 @@
 export { createRegistry } from "./registry.js";
 export type {
+  ActiveLeases,
   AgentLease,
   EntrySizes,
   ColonyLease,
@@ -10,6 +11,7 @@ export type {
   RegistryLimits,
   RegistryOptions,
   RelaySession,
+  SavedLease,
   SweepResult,
 } from "./types.js";
 export { RegistryError } from "./errors.js";

@@ -30,6 +30,11 @@ export interface LeaseTable<T extends Lease> {
   activeCount(nowMs: number): number;
   /** Leases stored, expired ones not yet swept included. */
   readonly size: number;
+  /**
+   * Every stored lease, expired ones included, in a live iteration: leases set
+   * after it started are visited, deleted ones are skipped, none is copied.
+   */
+  values(): IterableIterator<T>;
 }
 
 export function createLeaseTable<T extends Lease>(): LeaseTable<T> {
@@ -72,6 +77,9 @@ export function createLeaseTable<T extends Lease>(): LeaseTable<T> {
     },
     get size() {
       return leases.size;
+    },
+    values() {
+      return leases.values();
     },
   };
 }

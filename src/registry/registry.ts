@@ -5,7 +5,7 @@
 import { createCounter } from "../limits/counter.js";
 import { RegistryError } from "./errors.js";
 import { proofRequired, splitBrain } from "./refusals.js";
-import { createLeaseTable } from "./lease-table.js";
+import { createLeaseTable, type Lease, type LeaseTable } from "./lease-table.js";
 import { createSortedKeys } from "./sorted-keys.js";
 import type { AgentLease, ColonyLease, Registry, RegistryOptions, RelaySession } from "./types.js";
 
@@ -323,6 +323,55 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
         relaySessions: relays.activeCount(nowMs),
         bytes: totalBytes,
       };
+    },
+    active() {
+      return { colonies: activeIn(colonies, now), agents: activeIn(agents, now), relaySessions: activeIn(relays, now) };
+    },
+    restoreColony(saved) {
+      if (now() >= saved.expiresAtMs) return undefined;
+      const lease: ColonyLease<C> = Object.freeze({ ...saved, proven: saved.proven ?? false, bytes: sizeOf.colony(saved.meshId, saved.pubkey, saved.data) });
+      const previous = colonies.peek(lease.meshId);
+      totalBytes += lease.bytes - (previous?.bytes ?? 0);
+      colonies.set(lease.meshId, lease);
+      if (previous === undefined) colonyOrder.add(lease.meshId);
+      return lease;
+    },
+    restoreAgent(saved) {
+      if (now() >= saved.expiresAtMs) return undefined;
+      const lease: AgentLease<A> = Object.freeze({ ...saved, proven: saved.proven ?? false, bytes: sizeOf.agent(saved.meshId, saved.agentId, saved.pubkey, saved.data) });
+      const key = agentKey(lease.meshId, lease.agentId);
+      const previous = agents.peek(key);
+      if (previous !== undefined) agentGone(previous, key);
+      totalBytes += lease.bytes;
+      ownedAgents.add(meshOwnerKey(lease.meshId, lease.owner), 1);
+      let keys = meshAgents.get(lease.meshId);
+      if (keys === undefined) meshAgents.set(lease.meshId, (keys = new Set()));
+      keys.add(key);
+      agents.set(key, lease);
+      return lease;
+    },
+    restoreRelaySession(saved) {
+      if (now() >= saved.expiresAtMs) return undefined;
+      const session: RelaySession<R> = Object.freeze({ ...saved, bytes: sizeOf.relay(saved.sessionId, saved.meshId, saved.data) });
+      const previous = relays.peek(session.sessionId);
+      if (previous !== undefined) {
+        totalBytes -= previous.bytes;
+        ownedRelays.add(previous.owner, -1);
+      }
+      totalBytes += session.bytes;
+      ownedRelays.add(session.owner, 1);
+      relays.set(session.sessionId, session);
+      return session;
+    },
+  };
+}
+
+/** The leases of `table` active when an iteration starts, read from the live table (nothing copied). */
+function activeIn<T extends Lease>(table: LeaseTable<T>, now: () => number): Iterable<T> {
+  return {
+    *[Symbol.iterator]() {
+      const nowMs = now();
+      for (const lease of table.values()) if (nowMs < lease.expiresAtMs) yield lease;
     },
   };
 }

@@ -107,6 +107,20 @@ export interface RegistryCounts {
 }
 
 /**
+ * A lease as a snapshot holds it: every field but `bytes`, which is an
+ * estimate of this process and recomputed (EntrySizes) when it is restored.
+ * Fields a later version adds to the lease types are carried along as they are.
+ */
+export type SavedLease<L> = Omit<L, "bytes" | "proven"> & (L extends { proven: boolean } ? { readonly proven?: boolean } : unknown);
+
+/** The active leases of each kind, read lazily (see `Registry.active`). */
+export interface ActiveLeases<C, A, R> {
+  readonly colonies: Iterable<ColonyLease<C>>;
+  readonly agents: Iterable<AgentLease<A>>;
+  readonly relaySessions: Iterable<RelaySession<R>>;
+}
+
+/**
  * The lease store: colonies by mesh id, agents by (mesh id, agent id), relay
  * sessions by id. Pure: no timers, no I/O; time comes from `options.now`.
  * `C`, `A`, `R` are whatever payloads the caller stores with each lease.
@@ -186,5 +200,28 @@ export interface Registry<C, A, R> {
    * went back, entries expiring within one second may still be counted.
    */
   counts(): RegistryCounts;
+  /**
+   * Every active lease of each kind, for a snapshot. Nothing is copied: each
+   * iterable walks the live table when it is iterated, keeping leases active
+   * at the moment its iteration started. A caller may spread one iteration
+   * over several event-loop turns; leases registered meanwhile may or may not
+   * be visited, renewed ones are visited once (old or new version), removed
+   * ones not yet visited are skipped.
+   */
+  active(): ActiveLeases<C, A, R>;
+  /**
+   * Puts back a lease saved by a snapshot as it was: its keys, pubkey, owner,
+   * `lastSeenMs`, `expiresAtMs` and any other field, with `bytes` recomputed.
+   * It replaces whatever is stored under its key and keeps the books (counts,
+   * per-owner quotas, byte total, listing order). A lease already expired is
+   * dropped: undefined. Caps are not checked: these leases were acknowledged
+   * before the restart, so they are all restored even past caps lowered since;
+   * new registrations are then refused until the registry is below the caps
+   * again, renewals go on as usual. Restore in expiry order (oldest first):
+   * sweeping and a full mesh's freeing of its own agents assume that order.
+   */
+  restoreColony(lease: SavedLease<ColonyLease<C>>): ColonyLease<C> | undefined;
+  restoreAgent(lease: SavedLease<AgentLease<A>>): AgentLease<A> | undefined;
+  restoreRelaySession(session: SavedLease<RelaySession<R>>): RelaySession<R> | undefined;
 }
 

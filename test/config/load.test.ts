@@ -288,3 +288,21 @@ t.test("--redis-url needs a configured signing key: every instance must sign wit
   t.match(problems(["--redis-url", "tcp://x"]), [/is not a Redis URL/]);
   t.match(problems(["--redis-timeout", "0"]), [/redis-timeout/]);
 });
+
+t.test("--state-file and --state-interval: off and 30 s by default; flags, env (seconds) and startDiscovery values", async (t) => {
+  const defaults = loadConfig([], {});
+  t.equal(defaults.stateFile, undefined);
+  t.equal(defaults.stateIntervalMs, 30_000);
+  const flags = loadConfig(["--state-file", "/var/lib/coral/state.ndjson", "--state-interval", "5"], {});
+  t.equal(flags.stateFile, "/var/lib/coral/state.ndjson");
+  t.equal(flags.stateIntervalMs, 5_000);
+  const env = loadConfig([], { STATE_FILE: "/tmp/s.ndjson", STATE_INTERVAL_SECONDS: "120" });
+  t.same([env.stateFile, env.stateIntervalMs], ["/tmp/s.ndjson", 120_000]);
+  t.throws(() => loadConfig(["--state-interval", "0"], {}), /--state-interval/);
+  t.throws(() => loadConfig(["--state-interval", "3601"], {}), /--state-interval/);
+  t.equal(resolveConfig({ stateFile: "/s", stateIntervalMs: 2_000 }).stateIntervalMs, 2_000);
+  const key = '{"id":"01H7X0X7X0X7X0X7X0X7X0X7X0","privateKey":"hXIqNNX5M2H9WuNmTPcAYgwRSWpJMqONpL3HPPoxsdo="}';
+  t.match(problems(["--redis-url", "redis://127.0.0.1:6379", "--state-file", "/s"], { DISCOVERY_SIGNING_KEY: key }), [
+    /--state-file keeps one instance's in-memory registry: with --redis-url the leases already live in Redis; give only one of them/,
+  ]);
+});

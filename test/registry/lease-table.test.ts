@@ -205,3 +205,20 @@ t.test("a stale expiry entry (the lease's expiry changed after set, breaking the
   t.same(table.sweep(S + 1_000), [], "nothing stored, nothing returned");
   t.equal(table.size, 0);
 });
+
+t.test("values walks every stored lease, expired ones included, live: set during the walk seen, deleted skipped", async (t) => {
+  const table = createLeaseTable<Named>();
+  table.set("a", lease("a", S + 500));
+  table.set("b", lease("b", S + 600));
+  table.set("c", lease("c", S + 5_000));
+  const seen: string[] = [];
+  for (const stored of table.values()) {
+    seen.push(stored.name);
+    if (stored.name === "a") {
+      table.delete("b");
+      table.set("d", lease("d", S + 9_000));
+    }
+  }
+  t.same(seen, ["a", "c", "d"]);
+  t.same(names([...table.values()]), ["a", "c", "d"], "expiry does not matter: get() and the caller decide");
+});
