@@ -112,9 +112,8 @@ export function createAdminService(options: AdminServiceOptions): AdminHandlers 
       const limit = req.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(req.pageSize, MAX_PAGE_SIZE);
       const page = await store.listColonies({ prefix: req.meshIdPrefix, after, limit });
       const last = page.colonies[page.colonies.length - 1];
-      const agentCounts = await Promise.all(page.colonies.map((lease) => store.agentCount(lease.meshId)));
       return {
-        colonies: page.colonies.map((lease, i) => colonySummary(lease, agentCounts[i] ?? 0)),
+        colonies: await Promise.all(page.colonies.map(async (lease) => colonySummary(lease, await store.agentCount(lease.meshId)))),
         nextPageToken: page.more && last !== undefined ? encodePageToken(last.meshId) : "",
       };
     },
