@@ -28,7 +28,7 @@ import { createRateLimit } from "./service/rate-limit.js";
 import { createAdminGuard } from "./service/admin-auth.js";
 import { createAdminService } from "./service/admin-service.js";
 import { createConfiguredRendezvous } from "./rendezvous-setup.js";
-import { openRedisStore } from "./redis-setup.js";
+import { openRedis } from "./redis-setup.js";
 import { createProofCheck } from "./service/proof.js";
 import { openState } from "./state-setup.js";
 import { createSweeper } from "./sweeper.js";
@@ -153,9 +153,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: "idle",
   });
 
-  const store = deps.store ?? (registry === undefined ? await openRedisStore(config, app.log) : memoryStore(registry));
+  // --redis-url: leases and rendezvous records in Redis.
+  const redis = deps.store === undefined && registry === undefined ? await openRedis(config, app.log) : undefined;
+  const store = deps.store ?? redis?.store ?? memoryStore(registry as DiscoveryRegistry);
 
-  const rendezvous = config.rendezvous ? createConfiguredRendezvous(config, now) : undefined;
+  const rendezvous = config.rendezvous ? createConfiguredRendezvous(config, now, undefined, undefined, redis?.rendezvous) : undefined;
   const metrics = config.metrics
     ? createMetrics({
         leases: () => store.counts(),
@@ -231,8 +233,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.header("content-type", "application/json");
     const state = readiness();
     let counts;
+    let records;
     try {
       counts = await store.counts();
+      records = await rendezvous?.health();
     } catch (error) {
       void reply.code(503);
       const reason = state === true ? (error as Error).message : state;
@@ -245,7 +249,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       uptime_seconds: Math.max(0, Math.floor((now() - startedAtMs) / 1000)),
       colonies: counts.colonies,
       agents: counts.agents,
-      ...rendezvous?.health(),
+      ...records,
     };
     return Buffer.from(JSON.stringify(body)); // a Buffer: exactly application/json, like the RPCs
   });
@@ -276,7 +280,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onInterval: () => {
       rateLimit?.prune(now());
       adminGuard.prune(now());
-      rendezvous?.sweep(now());
+      // A store out of reach: nothing swept this time (the lease sweep logs the outage).
+      rendezvous?.sweep(now()).catch(() => {});
     },
     ...(metrics && { onSwept: (removed, _turns, durationMs) => metrics.swept(removed, durationMs) }),
   });

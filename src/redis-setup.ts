@@ -6,9 +6,11 @@
 import type { Config } from "./config/index.js";
 import { redactUrl } from "./config/redis.js";
 import type { Store } from "./registry/index.js";
+import type { SharedRendezvous } from "./rendezvous-setup.js";
 import type { AgentData, ColonyData, RelayData } from "./service/discovery-service.js";
 import { discoveryEntrySizes } from "./service/entry-size.js";
 import { agentCodec, colonyCodec, relayCodec } from "./service/lease-codec.js";
+import { createRedisRendezvousStore, subscribeWakeups, type Wakeups } from "./store/redis-rendezvous.js";
 import { createRedisStore } from "./store/redis-store.js";
 
 /** Longest pause between reconnection attempts, ms. */
@@ -19,12 +21,22 @@ export interface RedisLog {
   warn(obj: object, msg: string): void;
 }
 
+/** The leases and the rendezvous records in one Redis. */
+export interface RedisState {
+  readonly store: Store<ColonyData, AgentData, RelayData>;
+  readonly rendezvous: SharedRendezvous & {
+    /** The wake-up subscription, once `subscribe` was called (tests wait for `subscribed`). */
+    readonly wakeups: () => Wakeups | undefined;
+  };
+}
+
 /**
- * Connects to `config.redisUrl` and returns the store at once (it answers
- * `unavailable` until the connection is ready; /readyz says why). `now` is a
- * clock for tests; by default leases are timed by Redis's clock.
+ * Connects to `config.redisUrl` and returns the stores once connected, or
+ * after one connect timeout (they answer `unavailable` until the connection
+ * is ready; /readyz says why). `now` is a clock for tests; by default leases
+ * are timed by Redis's clock.
  */
-export async function openRedisStore(config: Config, log: RedisLog, now?: () => number): Promise<Store<ColonyData, AgentData, RelayData>> {
+export async function openRedis(config: Config, log: RedisLog, now?: () => number): Promise<RedisState> {
   const url = config.redisUrl as string;
   const { Redis } = await import("ioredis");
   const client = new Redis(url, {
@@ -59,7 +71,9 @@ export async function openRedisStore(config: Config, log: RedisLog, now?: () => 
     client.once("ready", done);
     client.once("error", done);
   });
-  return createRedisStore({
+  const describe = `Redis at ${client.options.host}:${client.options.port}`;
+  let wakeups: Wakeups | undefined;
+  const store = createRedisStore({
     client,
     prefix: config.redisPrefix,
     ttlMs: config.ttlSeconds * 1000,
@@ -75,8 +89,30 @@ export async function openRedisStore(config: Config, log: RedisLog, now?: () => 
     },
     sizeOf: discoveryEntrySizes,
     codecs: { colony: colonyCodec, agent: agentCodec, relay: relayCodec },
-    describe: `Redis at ${client.options.host}:${client.options.port}`,
+    describe,
     ...(now === undefined ? {} : { now }),
   });
+  const close = store.close;
+  return {
+    store: {
+      ...store,
+      // The subscriber connection goes with the store.
+      async close() {
+        await wakeups?.stop();
+        await close();
+      },
+    },
+    rendezvous: {
+      store: createRedisRendezvousStore({
+        client,
+        prefix: config.redisPrefix,
+        limits: { recordsPerMesh: config.rendezvousMaxRecordsPerMesh, records: config.rendezvousMaxRecords, bytes: config.rendezvousMaxBytes },
+        describe,
+      }),
+      subscribe(wake) {
+        wakeups = subscribeWakeups(client, config.redisPrefix, wake);
+      },
+      wakeups: () => wakeups,
+    },
+  };
 }
-

@@ -1,29 +1,48 @@
-// The bootstrap rendezvous as configured: the memory record store, the
-// waiting polls and the RPC handlers over them.
+// The bootstrap rendezvous as configured: the record store (memory, or the
+// shared Redis one with --redis-url), the waiting polls and the RPC handlers
+// over them.
 import type { Config } from "./config/index.js";
 import { createAddressMatcher } from "./net/address.js";
 import { tcpDialer, type Dialer } from "./net/probe.js";
 import { createProbeQuota } from "./service/probe-quota.js";
-import { createMemoryRendezvousStore, type MemoryRendezvousStore } from "./registry/rendezvous.js";
+import { createMemoryRendezvousStore, type RendezvousStore } from "./registry/rendezvous.js";
 import { createRendezvous, RENDEZVOUS_LIMITS, type RendezvousHandlers } from "./service/rendezvous.js";
 import { createWaiterSet, type WaiterSet } from "./service/rendezvous-waiters.js";
 import { realTimers, type Timers } from "./timers.js";
 
 export interface ConfiguredRendezvous {
   readonly handlers: RendezvousHandlers;
-  readonly store: MemoryRendezvousStore;
+  readonly store: RendezvousStore;
   readonly waiters: WaiterSet;
   /** Frees expired records and idle per-mesh buckets (the sweeper's interval). */
-  sweep(nowMs: number): void;
-  /** What /health reports: records held (unswept expired ones included) and polls waiting. */
-  health(): { rendezvous_records: number; rendezvous_polls_waiting: number };
+  sweep(nowMs: number): Promise<void>;
+  /** What /health reports: records held (unswept expired ones included) and polls waiting on this instance. */
+  health(): Promise<{ rendezvous_records: number; rendezvous_polls_waiting: number }>;
 }
 
-/** The rendezvous of `config`, on the clock `now`; waits on `timers` (default Node's); probes with `dial` (default TCP) when `--rendezvous-probe on`. */
-export function createConfiguredRendezvous(config: Config, now: () => number, timers: Timers = realTimers, dial: Dialer = tcpDialer): ConfiguredRendezvous {
+/** A record store shared by several instances, and how to hear of publishes made on the others. */
+export interface SharedRendezvous {
+  readonly store: RendezvousStore;
+  /** Calls `wake(meshId)` for every publish on any instance. */
+  subscribe(wake: (meshId: string) => void): void;
+}
+
+/**
+ * The rendezvous of `config`, on the clock `now`; waits on `timers` (default
+ * Node's); probes with `dial` (default TCP) when `--rendezvous-probe on`;
+ * records in `shared` when given (Redis), else in this process.
+ */
+export function createConfiguredRendezvous(
+  config: Config,
+  now: () => number,
+  timers: Timers = realTimers,
+  dial: Dialer = tcpDialer,
+  shared?: SharedRendezvous,
+): ConfiguredRendezvous {
   const caps = { recordsPerMesh: config.rendezvousMaxRecordsPerMesh, records: config.rendezvousMaxRecords, bytes: config.rendezvousMaxBytes };
-  const store = createMemoryRendezvousStore(caps);
+  const store = shared?.store ?? createMemoryRendezvousStore(caps);
   const waiters = createWaiterSet({ perMesh: config.rendezvousMaxPollsPerMesh, total: config.rendezvousMaxPolls }, timers);
+  shared?.subscribe((meshId) => waiters.wake(meshId));
   const probe = config.rendezvousProbe
     ? { dial, isAllowed: createAddressMatcher(config.rendezvousProbeAllow), quota: createProbeQuota(), timeoutMs: RENDEZVOUS_LIMITS.probeTimeoutMs }
     : undefined;
@@ -35,15 +54,20 @@ export function createConfiguredRendezvous(config: Config, now: () => number, ti
     publishRate: config.rendezvousPublishRate,
     pollRate: config.rendezvousPollRate,
     ...(probe === undefined ? {} : { probe }),
+    // A publish on another instance may land between a poll's first look and its wait: look again once waiting.
+    recheck: shared !== undefined,
   });
   return {
     handlers,
     store,
     waiters,
-    sweep(nowMs) {
-      store.sweep(nowMs);
+    async sweep(nowMs) {
       handlers.prune(nowMs);
+      await store.sweep(nowMs);
     },
-    health: () => ({ rendezvous_records: store.size.records, rendezvous_polls_waiting: waiters.size }),
+    async health() {
+      const { records } = await store.stats(now());
+      return { rendezvous_records: records, rendezvous_polls_waiting: waiters.size };
+    },
   };
 }

@@ -1,6 +1,6 @@
 import t from "tap";
 import { resolveConfig } from "../src/config/index.js";
-import { openRedisStore } from "../src/redis-setup.js";
+import { openRedis } from "../src/redis-setup.js";
 import { formatSigningKey, generateSigningKey } from "../src/tokens/index.js";
 import { KEY_1 } from "./fixtures/keys.js";
 import { freePort, hasRedis, REDIS_MISSING, startRedis } from "./fixtures/redis.js";
@@ -26,7 +26,7 @@ if (!hasRedis) {
   t.test("connects, serves, logs one line when Redis goes away and one when it is back", async (t) => {
     const redis = await startRedis(t);
     const { lines, log } = recorder();
-    const store = await openRedisStore(configFor(`redis://:secret@127.0.0.1:${redis.port}`), log);
+    const { store } = await openRedis(configFor(`redis://:secret@127.0.0.1:${redis.port}`), log);
     t.teardown(() => store.close());
     t.equal(store.ready(), true, "connected before it is handed out");
     t.same(lines.map((l) => l.msg), ["state store connected"]);
@@ -53,7 +53,7 @@ if (!hasRedis) {
 t.test("a Redis that is not there: start-up waits one connect timeout, then serves unavailable", async (t) => {
   const port = await freePort();
   const { lines, log } = recorder();
-  const store = await openRedisStore(configFor(`redis://127.0.0.1:${port}`), log, () => Date.now());
+  const { store } = await openRedis(configFor(`redis://127.0.0.1:${port}`), log, () => Date.now());
   t.teardown(() => store.close());
   t.match(store.ready(), /unreachable/);
   t.equal(lines[0]?.level, "warn");

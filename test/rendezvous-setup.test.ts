@@ -3,6 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { PollBootstrapRendezvousRequestSchema, PublishBootstrapRendezvousRequestSchema } from "../gen/coral/discovery/v1/discovery_pb.js";
 import { resolveConfig } from "../src/config/index.js";
 import { createConfiguredRendezvous } from "../src/rendezvous-setup.js";
+import { createMemoryRendezvousStore } from "../src/registry/rendezvous.js";
 import { contextOf } from "./fixtures/call.js";
 import { createFakeClock } from "./fixtures/clock.js";
 import { createManualTimers } from "./fixtures/manual-timers.js";
@@ -21,16 +22,16 @@ t.test("the configured caps and rates apply; health counts records and waiting p
   const waiting = rdv.handlers.pollBootstrapRendezvous(create(PollBootstrapRendezvousRequestSchema, { meshId: "n", waitSeconds: 5 }), contextOf());
   await timers.settle();
   await t.rejects(rdv.handlers.pollBootstrapRendezvous(create(PollBootstrapRendezvousRequestSchema, { meshId: "n", waitSeconds: 5 }), contextOf()), { message: /at most 1 \(--rendezvous-max-polls-per-mesh\)/ });
-  t.same(rdv.health(), { rendezvous_records: 1, rendezvous_polls_waiting: 1 });
+  t.same(await rdv.health(), { rendezvous_records: 1, rendezvous_polls_waiting: 1 });
   await timers.next();
   await waiting;
   clock.advance(10_000);
-  rdv.sweep(clock.now());
-  t.same(rdv.health(), { rendezvous_records: 0, rendezvous_polls_waiting: 0 });
-  t.equal(rdv.store.size.bytes, 0);
+  await rdv.sweep(clock.now());
+  t.same(await rdv.health(), { rendezvous_records: 0, rendezvous_polls_waiting: 0 });
+  t.equal((await rdv.store.stats(clock.now())).bytes, 0);
   t.equal(rdv.waiters.size, 0);
   await rdv.handlers.publishBootstrapRendezvous(publishReq("m"), contextOf());
-  t.equal(rdv.store.size.records, 1, "the bucket refilled and was pruned");
+  t.equal((await rdv.store.stats(clock.now())).records, 1, "the bucket refilled and was pruned");
 });
 
 t.test("without timers it waits on Node's", async (t) => {
@@ -64,4 +65,21 @@ t.test("--rendezvous-probe off (the default) never dials", async (t) => {
   const res = await rdv.handlers.publishBootstrapRendezvous(create(PublishBootstrapRendezvousRequestSchema, { ...publishReq("m"), verifyReachability: true, probeEndpoint: "203.0.113.1:8444" }), contextOf());
   t.equal(res.success, true);
   t.equal(res.probeFailed, undefined);
+});
+
+t.test("a shared store (Redis): records go there, publishes elsewhere wake polls here", async (t) => {
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const store = createMemoryRendezvousStore({ recordsPerMesh: 32, records: 100, bytes: 1 << 20 });
+  let wake: ((meshId: string) => void) | undefined;
+  const rdv = createConfiguredRendezvous(resolveConfig({}), clock.now, timers, undefined, { store, subscribe: (fn) => (wake = fn) });
+  t.equal(rdv.store, store, "the shared store holds the records");
+  const waiting = rdv.handlers.pollBootstrapRendezvous(create(PollBootstrapRendezvousRequestSchema, { meshId: "m", waitSeconds: 5 }), contextOf());
+  await timers.settle();
+  t.equal(rdv.waiters.size, 1);
+  store.publish("m", undefined, "01OTHER", { ciphertext: new Uint8Array(3), gcmNonce: new Uint8Array(12), tokenHash: new Uint8Array(32), ttlMs: 10_000 }, clock.now());
+  wake?.("m"); // what the subscription calls for a publish on another instance
+  const answer = await waiting;
+  t.same(answer.records?.map((r) => r.recordId), ["01OTHER"]);
+  t.same(await rdv.health(), { rendezvous_records: 1, rendezvous_polls_waiting: 0 });
 });

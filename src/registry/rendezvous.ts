@@ -70,6 +70,8 @@ export interface RendezvousStore {
   ack(meshId: string, recordId: string, tokenHash: Uint8Array, nowMs: number): Awaitable<TokenCheck>;
   /** Frees records expired at `nowMs`, at most `limit`; returns how many. */
   sweep(nowMs: number, limit?: number): Awaitable<number>;
+  /** Records held and their ciphertext bytes (what /health reports). */
+  stats(nowMs: number): Awaitable<{ readonly records: number; readonly bytes: number }>;
 }
 
 /** The memory store, and what tests and /health may read of it. */
@@ -197,6 +199,7 @@ export function createMemoryRendezvousStore(limits: RendezvousLimits): MemoryRen
       return result;
     },
     sweep,
+    stats: () => ({ records: table.size, bytes }),
     get size() {
       return { records: table.size, bytes };
     },

@@ -55,6 +55,13 @@ export interface RendezvousOptions {
   readonly randomBytes?: (size: number) => Uint8Array;
   /** The reachability probe (`--rendezvous-probe on`); without it `verify_reachability` is ignored. */
   readonly probe?: ProbeOptions;
+  /**
+   * A store shared with other instances (whose publishes wake waiting polls
+   * through the store's own channel): a waiting poll looks at the store once
+   * more after it started waiting, so a publish made between its first look
+   * and its wait is not missed.
+   */
+  readonly recheck?: boolean;
 }
 
 export interface ProbeOptions {
@@ -204,7 +211,27 @@ export function createRendezvous(options: RendezvousOptions): RendezvousHandlers
       if (records.length > 0) return { records: records.map(shape), timedOut: false };
       const waitSeconds = Math.min(Math.max(req.waitSeconds, 0), RENDEZVOUS_LIMITS.maxWaitSeconds);
       if (waitSeconds === 0) return { records: [], timedOut: true };
-      await waiters.wait(req.meshId, waitSeconds * 1000, ctx.signal);
+      if (options.recheck === true) {
+        // Waiting first, then a second look: a publish on another instance between the two is seen either way.
+        const stop = new AbortController();
+        const waiting = waiters.wait(req.meshId, waitSeconds * 1000, AbortSignal.any([ctx.signal, stop.signal]));
+        let early: RendezvousRecord[];
+        try {
+          early = await store.list(req.meshId, now());
+        } catch (error) {
+          stop.abort(error);
+          await waiting.catch(() => {});
+          throw error;
+        }
+        if (early.length > 0) {
+          stop.abort();
+          await waiting.catch(() => {});
+          return { records: early.map(shape), timedOut: false };
+        }
+        await waiting;
+      } else {
+        await waiters.wait(req.meshId, waitSeconds * 1000, ctx.signal);
+      }
       const after = await store.list(req.meshId, now());
       return { records: after.map(shape), timedOut: after.length === 0 };
     },

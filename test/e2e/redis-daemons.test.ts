@@ -96,6 +96,33 @@ if (!hasRedis) {
     t.same(await b.exited(), { code: 0, signal: null });
   });
 
+  t.test("the rendezvous across instances: a poll waiting on B wakes for a publish on A; an ack on B is seen by A", async (t) => {
+    const a = start();
+    const b = start();
+    const [portA, portB] = await Promise.all([portOf(a), portOf(b)]);
+    const onA = client(portA);
+    const onB = client(portB, true);
+    // Wait until B's subscription is in place: its poll of an empty mesh answers (timed out) after a 1 s wait.
+    t.equal((await onB.pollBootstrapRendezvous({ meshId: "rdv", waitSeconds: 1 })).timedOut, true);
+    const started = Date.now();
+    const waiting = onB.pollBootstrapRendezvous({ meshId: "rdv", waitSeconds: 20 });
+    await until(async () => ((await (await fetch(`http://127.0.0.1:${portB}/health`)).json()) as { rendezvous_polls_waiting: number }).rendezvous_polls_waiting === 1, "B's poll to wait");
+    const published = await onA.publishBootstrapRendezvous({ meshId: "rdv", ciphertext: new Uint8Array(64).fill(7), gcmNonce: new Uint8Array(12), writeToken: new Uint8Array(32).fill(1), ttlSeconds: 60 });
+    t.equal(published.success, true);
+    const answer = await waiting;
+    t.equal(answer.timedOut, false, `woken (after ${Date.now() - started} ms of a 20 s wait)`);
+    t.same(answer.records.map((r) => r.recordId), [published.recordId]);
+    t.same([...(answer.records[0]?.ciphertext ?? [])], new Array(64).fill(7));
+    t.equal((await onB.ackBootstrapRendezvous({ meshId: "rdv", recordId: published.recordId, writeToken: new Uint8Array(32).fill(1) })).success, true);
+    t.same((await onA.pollBootstrapRendezvous({ meshId: "rdv", waitSeconds: 0 })).records, [], "acked on B, gone on A");
+    const health = (await (await fetch(`http://127.0.0.1:${portA}/health`)).json()) as { rendezvous_records: number };
+    t.equal(health.rendezvous_records, 0);
+    a.child.kill("SIGTERM");
+    b.child.kill("SIGTERM");
+    t.same(await a.exited(), { code: 0, signal: null });
+    t.same(await b.exited(), { code: 0, signal: null });
+  });
+
   t.test("Redis killed and restarted under load: unavailable, never internal; health says why; service resumes", async (t) => {
     const d = start();
     const port = await portOf(d);

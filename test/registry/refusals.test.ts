@@ -1,5 +1,5 @@
 import t from "tap";
-import { budgetMessage, capMessage, sessionMeshMismatch, sessionNotFound, splitBrain, type Cap } from "../../src/registry/refusals.js";
+import { budgetMessage, capMessage, proofRequired, sessionMeshMismatch, sessionNotFound, splitBrain, type Cap } from "../../src/registry/refusals.js";
 
 const limits = { colonies: 1, agentsPerMesh: 2, agents: 3, relaySessions: 4, bytes: 5000, agentsPerMeshPerOwner: 6, relaySessionsPerOwner: 7 };
 
@@ -32,4 +32,12 @@ t.test("split-brain says when the holder's lease ends; relay session refusals na
   t.equal(sessionNotFound("s").message, "relay session s not found");
   t.equal(sessionMeshMismatch("s", "m").code, "session_mesh_mismatch");
   t.equal(sessionMeshMismatch("s", "m").message, "relay session s does not belong to mesh m");
+});
+
+t.test("a proof is required over a proven lease: says why, how to send one, and when the lease ends", async (t) => {
+  const at = Date.UTC(2026, 0, 1);
+  const own = proofRequired("mesh m's colony", at + 30_000, at);
+  t.equal(own.code, "proof_required");
+  t.match(own.message, /^mesh m's colony is held by a proven registration: a registration proof is required to renew or replace it\. Send the Coral-Registration-Proof header .* or wait until the lease ends at 2026-01-01T00:00:30\.000Z \(in 30s\)$/);
+  t.match(proofRequired("agent a of mesh m", at + 1_000, at, true).message, /a registration for another pubkey cannot replace it; only one proven with the private key of the stored pubkey may renew it/);
 });

@@ -16,6 +16,7 @@ import { createProbeQuota, PROBE_QUOTA_DEFAULTS } from "../../src/service/probe-
 import { createFakeClock } from "../fixtures/clock.js";
 import { contextOf } from "../fixtures/call.js";
 import { createManualTimers } from "../fixtures/manual-timers.js";
+import { until } from "../fixtures/wait.js";
 
 const CAPS = { recordsPerMesh: 32, records: 10_000, bytes: 16 * 1024 ** 2 };
 const FAST = { perSecond: 1000, burst: 1000 };
@@ -380,4 +381,66 @@ t.test("probe on: a dial that throws still releases its slot", async (t) => {
   const { publish, quota } = probeSetup(() => Promise.reject(new Error("boom")));
   await t.rejects(publish({ ...record, verifyReachability: true, probeEndpoint: "203.0.113.9:1" }), /boom/);
   t.equal(quota.inFlight, 0);
+});
+
+/** A shared store as another instance sees it: `onList` runs before each list (a publish elsewhere may land there). */
+function sharedSetup(onList: (call: number) => void | Promise<void>) {
+  const clock = createFakeClock();
+  const timers = createManualTimers(clock);
+  const memory = createMemoryRendezvousStore(CAPS);
+  const waiters = createWaiterSet({ perMesh: 8, total: 1000 }, timers);
+  let lists = 0;
+  const store = {
+    ...memory,
+    async list(meshId: string, nowMs: number) {
+      await onList(++lists);
+      return memory.list(meshId, nowMs);
+    },
+  };
+  const rdv = createRendezvous({ store, waiters, caps: CAPS, now: clock.now, publishRate: FAST, pollRate: FAST, recheck: true });
+  const poll = (signal?: AbortSignal) =>
+    rdv.pollBootstrapRendezvous(create(PollBootstrapRendezvousRequestSchema, { meshId: "mesh-1", waitSeconds: 25 }), signal === undefined ? contextOf() : contextOf({ signal }));
+  const publishElsewhere = () =>
+    memory.publish("mesh-1", undefined, "01ELSEWHERE", { ciphertext: bytes(1), gcmNonce: bytes(2, 12), tokenHash: bytes(3, 32), ttlMs: 90_000 }, clock.now());
+  return { timers, waiters, poll, publishElsewhere, lists: () => lists };
+}
+
+t.test("shared store: a publish on another instance between a poll's first look and its wait is found by the second look", async (t) => {
+  const s = sharedSetup((call) => {
+    if (call === 2) s.publishElsewhere(); // after the first (empty) look, before the second: the wake-up went nowhere
+  });
+  const answer = await s.poll();
+  t.equal(answer.timedOut, false);
+  t.same(answer.records?.map((r) => r.recordId), ["01ELSEWHERE"]);
+  t.equal(s.waiters.size, 0, "the wait it started is released");
+  t.equal(s.timers.pending(), 0, "and its timer cleared");
+});
+
+t.test("shared store: nothing on the second look: the poll waits and a wake-up ends it", async (t) => {
+  const s = sharedSetup(() => {});
+  const answer = s.poll();
+  await until(() => s.lists() === 2 && s.waiters.size === 1, "the poll to wait");
+  s.publishElsewhere();
+  t.equal(s.waiters.wake("mesh-1"), 1, "a wake-up from the channel");
+  t.same((await answer).records?.map((r) => r.recordId), ["01ELSEWHERE"]);
+  t.equal(s.lists(), 3);
+});
+
+t.test("shared store: the second look failing (store out of reach) fails the poll and leaves no waiter", async (t) => {
+  const s = sharedSetup((call) => {
+    if (call === 2) throw new Error("the state store is unreachable");
+  });
+  await t.rejects(s.poll(), { message: "the state store is unreachable" });
+  t.equal(s.waiters.size, 0);
+  t.equal(s.timers.pending(), 0);
+});
+
+t.test("shared store: a client gone while waiting still ends the poll at once", async (t) => {
+  const s = sharedSetup(() => {});
+  const gone = new AbortController();
+  const answer = s.poll(gone.signal);
+  await until(() => s.waiters.size === 1, "the poll to wait");
+  gone.abort(new ConnectError("gone", Code.Canceled));
+  await t.rejects(answer, { code: Code.Canceled });
+  t.equal(s.waiters.size, 0);
 });
