@@ -9,7 +9,10 @@
 //      publish sent (p50 / p99 / max), goal: within 100 ms;
 //   4. N more polls, then every client disconnects: the daemon's waiting-poll
 //      count (GET /health) must drop to 0.
-// Usage: node scripts/bench-rendezvous.mjs [N=200] [IDLE_MS=5000]
+// With --redis: a real redis-server (persistence off) and two daemons on it
+// with --redis-url; the polls wait on B, the publishes go to A, so the wake
+// latency is a cross-instance one (Redis pub/sub), and B's CPU is measured.
+// Usage: node scripts/bench-rendezvous.mjs [--redis] [N=200] [IDLE_MS=5000]
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, existsSync } from "node:fs";
 import { request, Agent } from "node:http";
@@ -18,21 +21,54 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 
-const N = Number(process.argv[2] ?? 200);
-const IDLE_MS = Number(process.argv[3] ?? 5000);
+const REDIS = process.argv.includes("--redis");
+const args = process.argv.slice(2).filter((a) => a !== "--redis");
+const N = Number(args[0] ?? 200);
+const IDLE_MS = Number(args[1] ?? 5000);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SERVICE = "coral.discovery.v1.DiscoveryService";
 
 const dir = mkdtempSync(join(tmpdir(), "bench-rdv-"));
-const readyFile = join(dir, "ready.json");
-const daemon = spawn(
-  process.execPath,
-  [join(ROOT, "dist/src/main.js"), "--host", "127.0.0.1", "--port", "0", "--ready-file", readyFile, "--log-level", "warn",
-    "--max-connections-per-ip", "0", "--rendezvous-max-polls-per-mesh", "8"],
-  { stdio: ["ignore", "ignore", "inherit"] },
-);
-const stopDaemon = () => daemon.kill("SIGTERM");
-process.on("exit", stopDaemon);
+const children = [];
+process.on("exit", () => children.forEach((c) => c.kill("SIGTERM")));
+
+function startDaemon(name, extra = [], env = {}) {
+  const readyFile = join(dir, `${name}.json`);
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, "dist/src/main.js"), "--host", "127.0.0.1", "--port", "0", "--ready-file", readyFile, "--log-level", "warn",
+      "--max-connections-per-ip", "0", "--rendezvous-max-polls-per-mesh", "8", ...extra],
+    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...env } },
+  );
+  children.push(child);
+  return { child, readyFile };
+}
+
+let redisExtra = [];
+let redisEnv = {};
+if (REDIS) {
+  const { createServer } = await import("node:net");
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const redisPort = probe.address().port;
+  await new Promise((resolve) => probe.close(resolve));
+  const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: ["ignore", "pipe", "ignore"] });
+  children.push(redis);
+  await new Promise((resolve, reject) => {
+    let out = "";
+    redis.stdout.on("data", (c) => (out += c) && out.includes("Ready to accept connections") && resolve());
+    redis.once("error", reject);
+    redis.once("exit", () => reject(new Error(`redis-server exited: ${out}`)));
+  });
+  redis.stdout.resume();
+  const { formatSigningKey, generateSigningKey } = await import("../dist/src/tokens/index.js");
+  redisExtra = ["--redis-url", `redis://127.0.0.1:${redisPort}`];
+  redisEnv = { DISCOVERY_SIGNING_KEY: formatSigningKey(generateSigningKey()) };
+}
+const waiter = startDaemon("b", redisExtra, redisEnv);
+const publisherDaemon = REDIS ? startDaemon("a", redisExtra, redisEnv) : waiter;
+const daemon = waiter.child;
+const stopDaemon = () => children.forEach((c) => c.kill("SIGTERM"));
 
 async function waitFor(condition, what, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
@@ -42,17 +78,18 @@ async function waitFor(condition, what, timeoutMs = 30_000) {
   }
 }
 
-await waitFor(() => existsSync(readyFile), "the daemon's ready file");
-const { port } = JSON.parse(readFileSync(readyFile, "utf8"));
+await waitFor(() => existsSync(waiter.readyFile) && existsSync(publisherDaemon.readyFile), "the daemons' ready files");
+const { port } = JSON.parse(readFileSync(waiter.readyFile, "utf8"));
+const publishPort = JSON.parse(readFileSync(publisherDaemon.readyFile, "utf8")).port;
 const pollAgent = new Agent({ keepAlive: false, maxSockets: Infinity });
 const publishAgent = new Agent({ keepAlive: true, maxSockets: 8 });
 
 /** One Connect JSON call; resolves with { status, body, at } (at: performance.now() when the answer arrived). */
-function rpc(method, body, agent, onRequest) {
+function rpc(method, body, agent, onRequest, to = port) {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
     const req = request(
-      { host: "127.0.0.1", port, path: `/${SERVICE}/${method}`, method: "POST", agent,
+      { host: "127.0.0.1", port: to, path: `/${SERVICE}/${method}`, method: "POST", agent,
         headers: { "content-type": "application/json", "connect-protocol-version": "1", "connect-timeout-ms": "35000", "content-length": Buffer.byteLength(payload) } },
       (res) => {
         const chunks = [];
@@ -109,7 +146,7 @@ async function publisher() {
   while (next < N) {
     const i = next++;
     sentAt[i] = performance.now();
-    const res = await rpc("PublishBootstrapRendezvous", { mesh_id: meshes[i], ciphertext: b64(`record ${i}`), gcm_nonce: b64("nonce-12-byt"), write_token: b64("token"), ttl_seconds: 90 }, publishAgent);
+    const res = await rpc("PublishBootstrapRendezvous", { mesh_id: meshes[i], ciphertext: b64(`record ${i}`), gcm_nonce: b64("nonce-12-byt"), write_token: b64("token"), ttl_seconds: 90 }, publishAgent, undefined, publishPort);
     if (res.status !== 200) throw new Error(`publish ${i}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
   }
 }
@@ -134,6 +171,7 @@ const left = await waiting();
 
 const round = (x) => Math.round(x * 10) / 10;
 const result = {
+  store: REDIS ? "redis: polls wait on B, publishes go to A" : "memory",
   polls: N,
   wakeLatencyMs: { p50: round(pct(latencies, 50)), p99: round(pct(latencies, 99)), max: round(latencies.at(-1)) },
   daemonCpuWhileWaiting: cpuBefore === undefined ? "unavailable (no /proc)" : { cpuMs: round(cpuAfter - cpuBefore), wallMs: Math.round(idleWall), percent: round(((cpuAfter - cpuBefore) / idleWall) * 100) },

@@ -50,6 +50,24 @@ if (!hasRedis) {
   });
 }
 
+if (hasRedis) {
+  t.test("the rendezvous records share the connection; publishes wake subscribers; closing the store ends the subscription", async (t) => {
+    const redis = await startRedis(t);
+    const { lines, log } = recorder();
+    const { store, rendezvous } = await openRedis(configFor(redis.url), log);
+    t.equal(rendezvous.wakeups(), undefined, "no subscription until asked");
+    const woken: string[] = [];
+    rendezvous.subscribe((meshId) => woken.push(meshId));
+    await rendezvous.wakeups()?.subscribed;
+    const write = { ciphertext: new Uint8Array(4), gcmNonce: new Uint8Array(12), tokenHash: new Uint8Array(32), ttlMs: 60_000 };
+    t.match(await rendezvous.store.publish("m", undefined, "01A", write, Date.now()), { kind: "stored" });
+    await until(() => woken.length === 1, "the wake-up");
+    t.same(woken, ["m"]);
+    await store.close();
+    t.same(lines.map((l) => l.msg), ["state store connected"], "closing is not an outage");
+  });
+}
+
 t.test("a Redis that is not there: start-up waits one connect timeout, then serves unavailable", async (t) => {
   const port = await freePort();
   const { lines, log } = recorder();

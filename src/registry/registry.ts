@@ -4,7 +4,7 @@
 // renewals that do not grow; expired entries make room without a sweeper.
 import { createCounter } from "../limits/counter.js";
 import { RegistryError } from "./errors.js";
-import { proofRequired, splitBrain } from "./refusals.js";
+import { budgetMessage, capMessage, proofRequired, sessionMeshMismatch, sessionNotFound, splitBrain, type BudgetRefusal } from "./refusals.js";
 import { createLeaseTable, type Lease, type LeaseTable } from "./lease-table.js";
 import { createSortedKeys } from "./sorted-keys.js";
 import type { AgentLease, ColonyLease, Registry, RegistryOptions, RelaySession } from "./types.js";
@@ -126,8 +126,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
   // Agent ids are unique within a mesh: never equal.
   const byAgentId = (a: AgentLease<A>, b: AgentLease<A>) => (a.agentId < b.agentId ? -1 : 1);
 
-  const budgetFull = (what: string) => () =>
-    `the registry is full: its entries take ${totalBytes} of the ${limits.bytes} bytes --max-registry-bytes allows, and ${what}`;
+  const budgetFull = (bytes: number, what: BudgetRefusal) => () => budgetMessage(totalBytes, limits, bytes, what);
 
   return {
     registerColony(meshId, pubkey, data, proven = false) {
@@ -142,18 +141,14 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
         ensureRoom(
           () => colonies.size >= limits.colonies && colonies.peek(meshId) === undefined,
           () => sweepColonies(nowMs, CAPACITY_SWEEP_BUDGET),
-          () => `the registry is full: it holds ${limits.colonies} colonies (--max-colonies); registered colonies can still renew`,
+          () => capMessage("colonies", limits, meshId),
         );
       }
       const bytes = sizeOf.colony(meshId, pubkey, data);
       ensureBytes(
         () => bytes - (colonies.peek(meshId)?.bytes ?? 0),
         nowMs,
-        budgetFull(
-          active === undefined
-            ? `a new colony takes ${bytes}; registered colonies can still renew`
-            : `this renewal would grow mesh ${meshId}'s entry to ${bytes}; renew with the same or a smaller payload`,
-        ),
+        budgetFull(bytes, active === undefined ? { kind: "colony", renewal: false } : { kind: "colony", renewal: true, id: meshId }),
       );
       const previous = colonies.peek(meshId);
       // Frozen: the expiry index files leases by expiresAtMs, which must never change behind its back.
@@ -181,12 +176,12 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
         ensureRoom(
           () => isNew() && meshCount() >= limits.agentsPerMesh,
           () => sweepMesh(meshId, nowMs),
-          () => `mesh ${meshId} is full: it has ${limits.agentsPerMesh} agents (--max-agents-per-mesh); registered agents can still renew`,
+          () => capMessage("agents_per_mesh", limits, meshId),
         );
         ensureRoom(
           () => isNew() && agents.size >= limits.agents,
           () => sweepAgents(nowMs, CAPACITY_SWEEP_BUDGET),
-          () => `the registry is full: it holds ${limits.agents} agents (--max-agents); registered agents can still renew`,
+          () => capMessage("agents", limits, meshId),
         );
       }
       // The quota follows the registration: an agent taken over from another address moves to this one's count.
@@ -198,19 +193,13 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
       ensureRoom(
         () => takesQuota() && ownedAgents.get(ownerKey) >= limits.agentsPerMeshPerOwner,
         () => sweepMesh(meshId, nowMs),
-        () =>
-          `your address already holds ${limits.agentsPerMeshPerOwner} agents in mesh ${meshId} (--max-agents-per-mesh-per-ip); ` +
-          "registered agents can still renew",
+        () => capMessage("agents_per_owner", limits, meshId),
       );
       const bytes = sizeOf.agent(meshId, agentId, pubkey, data);
       ensureBytes(
         () => bytes - (agents.peek(key)?.bytes ?? 0),
         nowMs,
-        budgetFull(
-          active
-            ? `this renewal would grow agent ${agentId}'s entry to ${bytes}; renew with the same or a smaller payload`
-            : `a new agent takes ${bytes}; registered agents can still renew`,
-        ),
+        budgetFull(bytes, active ? { kind: "agent", renewal: true, id: agentId } : { kind: "agent", renewal: false }),
       );
       const previous = agents.peek(key);
       if (previous !== undefined) agentGone(previous, key);
@@ -231,17 +220,15 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
       ensureRoom(
         () => relays.size >= limits.relaySessions,
         () => sweepRelays(nowMs, CAPACITY_SWEEP_BUDGET),
-        () => `all ${limits.relaySessions} relay sessions are in use (--max-relay-sessions); release unused sessions or retry later`,
+        () => capMessage("relay_sessions", limits, meshId),
       );
       ensureRoom(
         () => ownedRelays.get(owner) >= limits.relaySessionsPerOwner,
         () => sweepRelays(nowMs, CAPACITY_SWEEP_BUDGET),
-        () =>
-          `your address already holds ${limits.relaySessionsPerOwner} open relay sessions (--max-relay-sessions-per-ip); ` +
-          "release unused sessions or retry later",
+        () => capMessage("relay_sessions_per_owner", limits, meshId),
       );
       const bytes = sizeOf.relay(sessionId, meshId, data);
-      ensureBytes(() => bytes, nowMs, budgetFull(`a new relay session takes ${bytes}; release unused sessions or retry later`));
+      ensureBytes(() => bytes, nowMs, budgetFull(bytes, { kind: "relay session", renewal: false }));
       const previous = relays.peek(sessionId);
       const session: RelaySession<R> = Object.freeze({ sessionId, meshId, data, expiresAtMs: nowMs + relayTtlMs, bytes, owner });
       if (previous !== undefined) {
@@ -256,10 +243,10 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
     releaseRelaySession(sessionId, meshId) {
       const session = relays.get(sessionId, now());
       if (session === undefined) {
-        throw new RegistryError("session_not_found", `relay session ${sessionId} not found`);
+        throw sessionNotFound(sessionId);
       }
       if (meshId !== "" && meshId !== session.meshId) {
-        throw new RegistryError("session_mesh_mismatch", `relay session ${sessionId} does not belong to mesh ${meshId}`);
+        throw sessionMeshMismatch(sessionId, meshId);
       }
       relays.delete(sessionId);
       totalBytes -= session.bytes;
