@@ -47,8 +47,9 @@ const ERROR_LINES = { perSecond: 10, burst: 20 } as const;
 const SWEEP_BUDGET = 2_000;
 
 /** A registry for `config`, empty. */
-export function createConfiguredRegistry(config: Config, now: () => number): DiscoveryRegistry {
+export function createConfiguredRegistry(config: Config, now: () => number, extraBytes?: () => number): DiscoveryRegistry {
   return createRegistry({
+    ...(extraBytes === undefined ? {} : { extraBytes }),
     ttlMs: config.ttlSeconds * 1000,
     relaySessionTtlMs: config.relaySessionTtlSeconds * 1000,
     now,
@@ -110,7 +111,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const randomId = deps.randomId ?? randomUUID;
   const startedAtMs = now();
   // The Map registry behind the memory store: none with --redis-url or an injected store.
-  const registry = deps.store !== undefined || config.redisUrl !== undefined ? undefined : (deps.registry ?? createConfiguredRegistry(config, now));
+  // The rendezvous records share the registry's byte budget: the registry counts what they are charged.
+  let recordBytes = () => 0;
+  const registry =
+    deps.store !== undefined || config.redisUrl !== undefined ? undefined : (deps.registry ?? createConfiguredRegistry(config, now, () => recordBytes()));
   // --state-file: the registry is restored and a generated key kept across restarts (throws StateFileError).
   const state =
     config.stateFile === undefined || registry === undefined
@@ -157,7 +161,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const redis = deps.store === undefined && registry === undefined ? await openRedis(config, app.log) : undefined;
   const store = deps.store ?? redis?.store ?? memoryStore(registry as DiscoveryRegistry);
 
-  const rendezvous = config.rendezvous ? createConfiguredRendezvous(config, now, undefined, undefined, redis?.rendezvous) : undefined;
+  const rendezvous = config.rendezvous
+    ? createConfiguredRendezvous(config, now, undefined, undefined, redis?.rendezvous ?? (registry && { budget: { used: () => registry.bytes(), max: config.maxRegistryBytes } }))
+    : undefined;
+  if (rendezvous !== undefined) recordBytes = () => rendezvous.charged();
   const metrics = config.metrics
     ? createMetrics({
         leases: () => store.counts(),

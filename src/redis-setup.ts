@@ -107,6 +107,7 @@ export async function openRedis(config: Config, log: RedisLog, now?: () => numbe
         client,
         prefix: config.redisPrefix,
         limits: { recordsPerMesh: config.rendezvousMaxRecordsPerMesh, records: config.rendezvousMaxRecords, bytes: config.rendezvousMaxBytes },
+        registryBytes: config.maxRegistryBytes,
         describe,
       }),
       subscribe(wake) {

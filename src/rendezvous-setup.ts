@@ -5,7 +5,7 @@ import type { Config } from "./config/index.js";
 import { createAddressMatcher } from "./net/address.js";
 import { tcpDialer, type Dialer } from "./net/probe.js";
 import { createProbeQuota } from "./service/probe-quota.js";
-import { createMemoryRendezvousStore, type RendezvousStore } from "./registry/rendezvous.js";
+import { createMemoryRendezvousStore, type MemoryRendezvousStore, type RendezvousStore, type SharedBudget } from "./registry/rendezvous.js";
 import { createRendezvous, RENDEZVOUS_LIMITS, type RendezvousHandlers } from "./service/rendezvous.js";
 import { createWaiterSet, type WaiterSet } from "./service/rendezvous-waiters.js";
 import { realTimers, type Timers } from "./timers.js";
@@ -16,6 +16,8 @@ export interface ConfiguredRendezvous {
   readonly waiters: WaiterSet;
   /** Frees expired records and idle per-mesh buckets (the sweeper's interval). */
   sweep(nowMs: number): Promise<void>;
+  /** What the records in this process are charged against the registry's byte budget (0 when they are in Redis, which counts them itself). */
+  charged(): number;
   /** What /health reports: records held (unswept expired ones included) and polls waiting on this instance. */
   health(): Promise<{ rendezvous_records: number; rendezvous_polls_waiting: number }>;
 }
@@ -27,20 +29,28 @@ export interface SharedRendezvous {
   subscribe(wake: (meshId: string) => void): void;
 }
 
+/** Records in this process, counted in the registry's byte budget. */
+export interface LocalRendezvous {
+  readonly budget: SharedBudget;
+}
+
 /**
  * The rendezvous of `config`, on the clock `now`; waits on `timers` (default
  * Node's); probes with `dial` (default TCP) when `--rendezvous-probe on`;
- * records in `shared` when given (Redis), else in this process.
+ * records in `where`: a shared store (Redis), or this process, within the
+ * registry's byte budget when one is given.
  */
 export function createConfiguredRendezvous(
   config: Config,
   now: () => number,
   timers: Timers = realTimers,
   dial: Dialer = tcpDialer,
-  shared?: SharedRendezvous,
+  where?: SharedRendezvous | LocalRendezvous,
 ): ConfiguredRendezvous {
+  const shared = where !== undefined && "store" in where ? where : undefined;
   const caps = { recordsPerMesh: config.rendezvousMaxRecordsPerMesh, records: config.rendezvousMaxRecords, bytes: config.rendezvousMaxBytes };
-  const store = shared?.store ?? createMemoryRendezvousStore(caps);
+  const local: MemoryRendezvousStore | undefined = shared === undefined ? createMemoryRendezvousStore(caps, where === undefined ? undefined : (where as LocalRendezvous).budget) : undefined;
+  const store: RendezvousStore = shared === undefined ? (local as MemoryRendezvousStore) : shared.store;
   const waiters = createWaiterSet({ perMesh: config.rendezvousMaxPollsPerMesh, total: config.rendezvousMaxPolls }, timers);
   shared?.subscribe((meshId) => waiters.wake(meshId));
   const probe = config.rendezvousProbe
@@ -65,6 +75,7 @@ export function createConfiguredRendezvous(
       handlers.prune(nowMs);
       await store.sweep(nowMs);
     },
+    charged: () => local?.size.charged ?? 0,
     async health() {
       const { records } = await store.stats(now());
       return { rendezvous_records: records, rendezvous_polls_waiting: waiters.size };

@@ -335,6 +335,42 @@ t.test("with --redis-url the app serves from Redis: here one that is not there, 
   t.match(health.json(), { status: "unavailable", reason: new RegExp(`state store \\(Redis at 127\\.0\\.0\\.1:${port}\\) is unreachable`) });
 });
 
+t.test("rendezvous records share the registry's byte budget: past it records are refused, and leases too", async (t) => {
+  const config = resolveConfig({ logLevel: "silent", rateLimit: false, maxRegistryBytes: 1 << 20, rendezvousPublishRate: "100000:1000" });
+  const app = await buildApp({ config });
+  t.teardown(() => app.close());
+  const rpc = (method: string, payload: object) =>
+    app.inject({ method: "POST", url: `/coral.discovery.v1.DiscoveryService/${method}`, headers: { "content-type": "application/json" }, payload });
+  const record = (i: number) => ({ meshId: `m${i % 16}`, ciphertext: Buffer.alloc(4_096).toString("base64"), gcmNonce: Buffer.alloc(12).toString("base64"), writeToken: "dG9rZW4=" });
+  let stored = 0;
+  let refusal: { statusCode: number; json(): { message: string } } | undefined;
+  for (let i = 0; i < 400 && refusal === undefined; i++) {
+    const res = await rpc("PublishBootstrapRendezvous", record(i));
+    if (res.statusCode === 200) stored++;
+    else refusal = res;
+  }
+  t.equal(stored, Math.floor((1 << 20) / (4_096 + 12 + 32 + 400)), "as many records as the budget holds (16 MiB of ciphertext would hold far more)");
+  t.equal(refusal?.statusCode, 429);
+  t.match(refusal?.json().message, /--max-registry-bytes/);
+  let colonies = 0;
+  let colony: { statusCode: number; json(): { message: string } } | undefined;
+  for (let i = 0; i < 10 && colony === undefined; i++) {
+    const res = await rpc("RegisterColony", { meshId: `mesh-${i}`, pubkey: KEY_1, endpoints: ["203.0.113.1:51820"] });
+    if (res.statusCode === 200) colonies++;
+    else colony = res;
+  }
+  t.ok(colonies < 10, `leases fill what the records left (${colonies} colonies), then`);
+  t.match(colony?.json().message, /its entries take \d+ of the 1048576 bytes --max-registry-bytes allows/);
+});
+
+t.test("--rendezvous off: nothing shares the byte budget", async (t) => {
+  const app = await buildApp({ config: resolveConfig({ logLevel: "silent", rendezvous: false }) });
+  t.teardown(() => app.close());
+  await app.inject({ method: "POST", url: "/coral.discovery.v1.DiscoveryService/RegisterColony", headers: { "content-type": "application/json" }, payload: { meshId: "m", pubkey: KEY_1, endpoints: [":1"] } });
+  const stats = JSON.parse((await app.inject({ method: "GET", url: "/health" })).body) as { colonies: number };
+  t.equal(stats.colonies, 1);
+});
+
 t.test("GET /metrics reads the registry, its limits and the connections at scrape time, and counts sweeps", async (t) => {
   const { app, clock, timers, registry } = await setup({ ttlSeconds: 60, cleanupIntervalMs: 30_000, maxColonies: 7 });
   t.teardown(() => app.close());

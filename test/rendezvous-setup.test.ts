@@ -23,6 +23,7 @@ t.test("the configured caps and rates apply; health counts records and waiting p
   await timers.settle();
   await t.rejects(rdv.handlers.pollBootstrapRendezvous(create(PollBootstrapRendezvousRequestSchema, { meshId: "n", waitSeconds: 5 }), contextOf()), { message: /at most 1 \(--rendezvous-max-polls-per-mesh\)/ });
   t.same(await rdv.health(), { rendezvous_records: 1, rendezvous_polls_waiting: 1 });
+  t.equal(rdv.charged(), 100 + 12 + 32 + 400, "what the record is charged against the registry's byte budget");
   await timers.next();
   await waiting;
   clock.advance(10_000);
@@ -82,4 +83,11 @@ t.test("a shared store (Redis): records go there, publishes elsewhere wake polls
   const answer = await waiting;
   t.same(answer.records?.map((r) => r.recordId), ["01OTHER"]);
   t.same(await rdv.health(), { rendezvous_records: 1, rendezvous_polls_waiting: 0 });
+  t.equal(rdv.charged(), 0, "a shared store counts its records itself");
+});
+
+t.test("records in this process within the registry's byte budget: past it, a publish is refused naming it", async (t) => {
+  const rdv = createConfiguredRendezvous(resolveConfig({}), Date.now, undefined, undefined, { budget: { used: () => 2_000, max: 2_000 } });
+  await t.rejects(rdv.handlers.publishBootstrapRendezvous(publishReq("m"), contextOf()), { message: /--max-registry-bytes/ });
+  t.equal(rdv.charged(), 0);
 });

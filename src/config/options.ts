@@ -524,7 +524,7 @@ export const OPTIONS = {
     arg: "<size>",
     group: "limits",
     default: 16 * 1024 ** 2,
-    help: "rendezvous ciphertext held in all (apart from `--max-registry-bytes`); past it new records, and republishes that grow, get `resource_exhausted`",
+    help: "rendezvous ciphertext held in all; past it new records, and republishes that grow, get `resource_exhausted` (records also count against `--max-registry-bytes`, with the leases)",
     ...byteSize(64 * 1024, 1024 ** 4),
   }),
   rendezvousMaxPollsPerMesh: option({

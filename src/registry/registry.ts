@@ -33,6 +33,8 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
   const ownedRelays = createCounter();
   /** Estimated memory of every stored entry, expired-but-unswept ones included. */
   let totalBytes = 0;
+  /** What else shares the byte budget (the rendezvous records), bytes. */
+  const extraBytes = options.extraBytes ?? (() => 0);
 
   const meshOwnerKey = (meshId: string, owner: string) => `${meshId.length}:${meshId}/${owner}`;
 
@@ -100,7 +102,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
    */
   function ensureBytes(growth: () => number, nowMs: number, message: () => string): void {
     ensureRoom(
-      () => growth() > 0 && totalBytes + growth() > limits.bytes,
+      () => growth() > 0 && totalBytes + extraBytes() + growth() > limits.bytes,
       () => {
         sweepColonies(nowMs, CAPACITY_SWEEP_BUDGET);
         sweepAgents(nowMs, CAPACITY_SWEEP_BUDGET);
@@ -126,7 +128,7 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
   // Agent ids are unique within a mesh: never equal.
   const byAgentId = (a: AgentLease<A>, b: AgentLease<A>) => (a.agentId < b.agentId ? -1 : 1);
 
-  const budgetFull = (bytes: number, what: BudgetRefusal) => () => budgetMessage(totalBytes, limits, bytes, what);
+  const budgetFull = (bytes: number, what: BudgetRefusal) => () => budgetMessage(totalBytes + extraBytes(), limits, bytes, what);
 
   return {
     registerColony(meshId, pubkey, data, proven = false) {
@@ -302,13 +304,14 @@ export function createRegistry<C, A, R>(options: RegistryOptions<C, A, R>): Regi
         complete: colonyLeases.length < budget && agentLeases.length < budget && relaySessions.length < budget,
       };
     },
+    bytes: () => totalBytes + extraBytes(),
     counts() {
       const nowMs = now();
       return {
         colonies: colonies.activeCount(nowMs),
         agents: agents.activeCount(nowMs),
         relaySessions: relays.activeCount(nowMs),
-        bytes: totalBytes,
+        bytes: totalBytes + extraBytes(),
       };
     },
     active() {

@@ -31,8 +31,12 @@ export interface RendezvousWrite {
   readonly ttlMs: number;
 }
 
-/** Which cap refused a new record (or a republish that grows). */
-export type RendezvousCap = "records_per_mesh" | "records" | "bytes";
+/**
+ * Which cap refused a new record (or a republish that grows): `registry_bytes`
+ * is the registry's byte budget (--max-registry-bytes), which leases and
+ * records share.
+ */
+export type RendezvousCap = "records_per_mesh" | "records" | "bytes" | "registry_bytes";
 
 export type PublishOutcome =
   | { readonly kind: "stored"; readonly record: RendezvousRecord }
@@ -50,6 +54,21 @@ export interface RendezvousLimits {
   readonly records: number;
   /** Ciphertext bytes in all. */
   readonly bytes: number;
+}
+
+/** The registry's byte budget, shared with the leases: what all entries take now, and the most they may. */
+export interface SharedBudget {
+  /** Bytes taken by every stored entry, leases and records (the records' `charged` included). */
+  used(): number;
+  readonly max: number;
+}
+
+/** Estimated memory of a stored record beyond its bytes: the record, map and index entries, the id. */
+const RECORD_OVERHEAD_BYTES = 400;
+
+/** What a record is charged against the registry's byte budget: its bytes plus the overhead. */
+export function recordCharge(ciphertextBytes: number, nonceBytes: number): number {
+  return ciphertextBytes + nonceBytes + 32 + RECORD_OVERHEAD_BYTES;
 }
 
 type Awaitable<T> = T | Promise<T>;
@@ -70,6 +89,12 @@ export interface RendezvousStore {
   ack(meshId: string, recordId: string, tokenHash: Uint8Array, nowMs: number): Awaitable<TokenCheck>;
   /** Frees records expired at `nowMs`, at most `limit`; returns how many. */
   sweep(nowMs: number, limit?: number): Awaitable<number>;
+  /**
+   * Which cap a new record of `write`'s size would hit on `meshId` now, or
+   * undefined when it fits (expired records are freed first, as a publish
+   * does): asked before a reachability probe, so a full store never dials.
+   */
+  room(meshId: string, write: Pick<RendezvousWrite, "ciphertext" | "gcmNonce">, nowMs: number): Awaitable<RendezvousCap | undefined>;
   /** Records held and their ciphertext bytes (what /health reports). */
   stats(nowMs: number): Awaitable<{ readonly records: number; readonly bytes: number }>;
 }
@@ -81,8 +106,12 @@ export interface MemoryRendezvousStore extends RendezvousStore {
   list(meshId: string, nowMs: number): RendezvousRecord[];
   ack(meshId: string, recordId: string, tokenHash: Uint8Array, nowMs: number): TokenCheck;
   sweep(nowMs: number, limit?: number): number;
-  /** Records and ciphertext bytes held, expired-but-unswept ones included. */
-  readonly size: { readonly records: number; readonly bytes: number };
+  room(meshId: string, write: Pick<RendezvousWrite, "ciphertext" | "gcmNonce">, nowMs: number): RendezvousCap | undefined;
+  /**
+   * Records and ciphertext bytes held, and what they are charged against the
+   * registry's byte budget; expired-but-unswept ones included.
+   */
+  readonly size: { readonly records: number; readonly bytes: number; readonly charged: number };
 }
 
 /** Expired records a write at a cap may free to make room. */
@@ -96,16 +125,25 @@ export function sameHash(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-export function createMemoryRendezvousStore(limits: RendezvousLimits): MemoryRendezvousStore {
+/**
+ * The records in this process; with `budget`, they also count against the
+ * registry's byte budget (the registry adds `size.charged` to its own total).
+ */
+export function createMemoryRendezvousStore(limits: RendezvousLimits, budget?: SharedBudget): MemoryRendezvousStore {
   const table = createLeaseTable<RendezvousRecord>();
   /** Record keys of each mesh, least recently published first; unswept expired ones included. */
   const meshes = new Map<string, Set<string>>();
   let bytes = 0;
+  let charged = 0;
+  const chargeOf = (record: { ciphertext: Uint8Array; gcmNonce: Uint8Array }) => recordCharge(record.ciphertext.length, record.gcmNonce.length);
+  /** True when `growth` more bytes pass the registry's budget. */
+  const overBudget = (growth: number) => budget !== undefined && growth > 0 && budget.used() + growth > budget.max;
 
   const keyOf = (meshId: string, recordId: string) => `${meshId.length}:${meshId}/${recordId}`;
 
   function forget(record: RendezvousRecord, key: string): void {
     bytes -= record.ciphertext.length;
+    charged -= chargeOf(record);
     const keys = meshes.get(record.meshId);
     keys?.delete(key);
     if (keys?.size === 0) meshes.delete(record.meshId);
@@ -150,6 +188,19 @@ export function createMemoryRendezvousStore(limits: RendezvousLimits): MemoryRen
     }
     keys.add(key);
     bytes += record.ciphertext.length;
+    charged += chargeOf(record);
+  }
+
+  function room(meshId: string, write: Pick<RendezvousWrite, "ciphertext" | "gcmNonce">, nowMs: number): RendezvousCap | undefined {
+    const inMesh = pruneMesh(meshId, nowMs)?.size ?? 0;
+    if (inMesh >= limits.recordsPerMesh) return "records_per_mesh";
+    const size = write.ciphertext.length;
+    const charge = chargeOf(write);
+    if (table.size >= limits.records || bytes + size > limits.bytes || overBudget(charge)) sweep(nowMs, CAPACITY_SWEEP_BUDGET);
+    if (table.size >= limits.records) return "records";
+    if (bytes + size > limits.bytes) return "bytes";
+    if (overBudget(charge)) return "registry_bytes";
+    return undefined;
   }
 
   return {
@@ -168,20 +219,18 @@ export function createMemoryRendezvousStore(limits: RendezvousLimits): MemoryRen
         if (previous === undefined) return { kind: "unknown_record" };
         if (!sameHash(previous.tokenHash, write.tokenHash)) return { kind: "token_mismatch" };
         const growth = write.ciphertext.length - previous.ciphertext.length;
-        if (growth > 0 && bytes + growth > limits.bytes) {
+        const chargeGrowth = chargeOf(write) - chargeOf(previous);
+        if ((growth > 0 && bytes + growth > limits.bytes) || overBudget(chargeGrowth)) {
           sweep(nowMs, CAPACITY_SWEEP_BUDGET);
-          if (bytes + growth > limits.bytes) return { kind: "full", cap: "bytes" };
+          if (growth > 0 && bytes + growth > limits.bytes) return { kind: "full", cap: "bytes" };
+          if (overBudget(chargeGrowth)) return { kind: "full", cap: "registry_bytes" };
         }
         const record: RendezvousRecord = { ...fields, recordId, tokenHash: previous.tokenHash };
         store(key, record, previous);
         return { kind: "stored", record };
       }
-      const inMesh = pruneMesh(meshId, nowMs)?.size ?? 0;
-      if (inMesh >= limits.recordsPerMesh) return { kind: "full", cap: "records_per_mesh" };
-      const size = write.ciphertext.length;
-      if (table.size >= limits.records || bytes + size > limits.bytes) sweep(nowMs, CAPACITY_SWEEP_BUDGET);
-      if (table.size >= limits.records) return { kind: "full", cap: "records" };
-      if (bytes + size > limits.bytes) return { kind: "full", cap: "bytes" };
+      const cap = room(meshId, write, nowMs);
+      if (cap !== undefined) return { kind: "full", cap };
       const key = keyOf(meshId, newRecordId);
       // A fresh id never collides; should one, the old record is replaced wholesale.
       const record: RendezvousRecord = { ...fields, recordId: newRecordId, tokenHash: write.tokenHash.slice() };
@@ -199,9 +248,10 @@ export function createMemoryRendezvousStore(limits: RendezvousLimits): MemoryRen
       return result;
     },
     sweep,
+    room,
     stats: () => ({ records: table.size, bytes }),
     get size() {
-      return { records: table.size, bytes };
+      return { records: table.size, bytes, charged };
     },
   };
 }

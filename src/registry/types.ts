@@ -11,6 +11,12 @@ export interface RegistryOptions<C, A, R> {
   readonly limits: RegistryLimits;
   /** What each entry costs in memory, estimated from its content: what the byte budget counts. */
   readonly sizeOf: EntrySizes<C, A, R>;
+  /**
+   * Bytes of other entries that share the byte budget (the bootstrap
+   * rendezvous records): added to the registry's own in every budget check
+   * and in `counts().bytes`. Default none.
+   */
+  readonly extraBytes?: () => number;
 }
 
 /** Estimated memory of one stored entry, in bytes (lease, payload, map and index entries). */
@@ -102,7 +108,7 @@ export interface RegistryCounts {
   readonly colonies: number;
   readonly agents: number;
   readonly relaySessions: number;
-  /** Estimated memory of every stored entry, expired-but-unswept ones included (they still take it). */
+  /** Estimated memory of every stored entry, expired-but-unswept ones included (they still take it), and of what shares the budget (extraBytes). */
   readonly bytes: number;
 }
 
@@ -200,6 +206,8 @@ export interface Registry<C, A, R> {
    * went back, entries expiring within one second may still be counted.
    */
   counts(): RegistryCounts;
+  /** `counts().bytes` at O(1): what the byte budget holds now (what shares it included). */
+  bytes(): number;
   /**
    * Every active lease of each kind, for a snapshot. Nothing is copied: each
    * iterable walks the live table when it is iterated, keeping leases active

@@ -139,7 +139,9 @@ export function createRendezvous(options: RendezvousOptions): RendezvousHandlers
         ? `mesh ${meshId} already holds ${caps.recordsPerMesh} rendezvous records (--rendezvous-max-records-per-mesh); ack or let some expire`
         : cap === "records"
           ? `the server holds ${caps.records} rendezvous records, its limit (--rendezvous-max-records); retry later`
-          : `the server holds its limit of rendezvous ciphertext, ${caps.bytes} bytes (--rendezvous-max-bytes); retry later`;
+          : cap === "bytes"
+            ? `the server holds its limit of rendezvous ciphertext, ${caps.bytes} bytes (--rendezvous-max-bytes); retry later`
+            : "the registry is full: its leases and records take the bytes --max-registry-bytes allows; retry later";
     return new ConnectError(message, Code.ResourceExhausted, { "retry-after": "30" });
   }
 
@@ -170,6 +172,10 @@ export function createRendezvous(options: RendezvousOptions): RendezvousHandlers
           const owner = await store.check(req.meshId, req.recordId, tokenHash, now());
           if (owner === "absent") return { success: false, probeFailed: false, recordId: "" };
           if (owner === "mismatch") throw new ConnectError("write_token mismatch", Code.PermissionDenied);
+        } else {
+          // A new record's caps before the probe too: a full store never dials (the publish checks again after).
+          const cap = await store.room(req.meshId, req, now());
+          if (cap !== undefined) throw full(cap, req.meshId);
         }
         const target = checkProbeTarget(req.probeEndpoint, probe.isAllowed);
         if (typeof target === "string") return PROBE_FAILED;

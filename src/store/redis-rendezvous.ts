@@ -10,16 +10,21 @@
 //   P rvm:<#mesh>:<mesh>       sorted set record id -> expiry: a mesh's records     PX
 //   P rv-all                   sorted set record key -> expiry: active count, reaping
 //   P rv-sizes, P rv-bytes     ciphertext bytes per record key, and their total
+//   P rv-charges               what each record is charged against the registry's byte
+//                              budget, added to the leases' total (P bytes, see redis-scripts.ts)
 //   P rv-seq                   the publish sequence
 //   P rv-wake                  the pub/sub channel: a mesh id per publish
 import type { Redis } from "ioredis";
 import { RegistryError } from "../registry/errors.js";
-import type { PublishOutcome, RendezvousCap, RendezvousLimits, RendezvousRecord, RendezvousStore, TokenCheck } from "../registry/rendezvous.js";
+import { recordCharge, type PublishOutcome, type RendezvousCap, type RendezvousLimits, type RendezvousRecord, type RendezvousStore, type TokenCheck } from "../registry/rendezvous.js";
 
 const PRELUDE = `
 local P = ARGV[1]
 local now = tonumber(ARGV[2])
 local ALL, SIZES, BYTES = P .. 'rv-all', P .. 'rv-sizes', P .. 'rv-bytes'
+local CHARGES, REGISTRY_BYTES = P .. 'rv-charges', P .. 'bytes'
+local function total(key) return tonumber(redis.call('GET', key) or '0') end
+local function chargeOf(key) return tonumber(redis.call('HGET', CHARGES, key) or '0') end
 local function recordKey(mesh, id) return #mesh .. ':' .. mesh .. '/' .. id end
 local function meshKey(mesh) return P .. 'rvm:' .. #mesh .. ':' .. mesh end
 local function active(expires) return expires and now < tonumber(expires) end
@@ -35,6 +40,8 @@ local function drop(key, mesh, id)
   redis.call('DEL', P .. 'rv:' .. key)
   redis.call('DECRBY', BYTES, bytesOf(key))
   redis.call('HDEL', SIZES, key)
+  redis.call('DECRBY', REGISTRY_BYTES, chargeOf(key))
+  redis.call('HDEL', CHARGES, key)
   redis.call('ZREM', ALL, key)
   if mesh then redis.call('ZREM', meshKey(mesh), id) end
 end
@@ -50,6 +57,23 @@ local function reap(limit)
   end
   return #keys
 end
+-- The cap a new record of 'size' ciphertext bytes, charged 'charge', would hit; nil when it fits.
+local function roomFor(mesh, size, charge, maxMesh, maxRecords, maxBytes, maxRegistry)
+  pruneMesh(mesh)
+  if redis.call('ZCARD', meshKey(mesh)) >= maxMesh then return 'records_per_mesh' end
+  local function over() return total(BYTES) + size > maxBytes end
+  local function overRegistry() return total(REGISTRY_BYTES) + charge > maxRegistry end
+  if redis.call('ZCARD', ALL) >= maxRecords or over() or overRegistry() then reap(1000) end
+  if redis.call('ZCARD', ALL) >= maxRecords then return 'records' end
+  if over() then return 'bytes' end
+  if overRegistry() then return 'registry_bytes' end
+  return nil
+end
+`;
+
+/** ARGV: P, now, mesh, ciphertext length, charge, max per mesh, max records, max bytes, max registry bytes. Reply: a cap, or ''. */
+const ROOM = `
+return roomFor(ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])) or ''
 `;
 
 /** ARGV: P, now, mesh, id, token hash. Reply: 'absent' | 'mismatch' | 'ok'. */
@@ -61,34 +85,36 @@ return same(t[1], ARGV[5]) and 'ok' or 'mismatch'
 
 /**
  * ARGV: P, now, mesh, id ('' for new), new id, ciphertext, nonce, token hash,
- * ciphertext length, ttl, max per mesh, max records, max bytes.
+ * ciphertext length, ttl, max per mesh, max records, max bytes, charge, max registry bytes.
  * Reply: {'stored', id, token hash, published, expires} | {'unknown_record'} | {'token_mismatch'} | {'full', cap}.
  */
 const PUBLISH = `
 local mesh, id, fresh, c, n, t, size, ttl = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local maxMesh, maxRecords, maxBytes = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local charge, maxRegistry = tonumber(ARGV[14]), tonumber(ARGV[15])
 local mk = meshKey(mesh)
 if id ~= '' then
   local cur = redis.call('HMGET', P .. 'rv:' .. recordKey(mesh, id), 't', 'e')
   if not active(cur[2]) then return {'unknown_record'} end
   if not same(cur[1], t) then return {'token_mismatch'} end
   t = cur[1]
-  local growth = size - bytesOf(recordKey(mesh, id))
-  if growth > 0 and tonumber(redis.call('GET', BYTES) or '0') + growth > maxBytes then
-    reap(1000)
-    if tonumber(redis.call('GET', BYTES) or '0') + growth > maxBytes then return {'full', 'bytes'} end
-  end
-else
-  pruneMesh(mesh)
-  if redis.call('ZCARD', mk) >= maxMesh then return {'full', 'records_per_mesh'} end
-  local function over() return tonumber(redis.call('GET', BYTES) or '0') + size > maxBytes end
-  if redis.call('ZCARD', ALL) >= maxRecords or over() then reap(1000) end
-  if redis.call('ZCARD', ALL) >= maxRecords then return {'full', 'records'} end
+  local key = recordKey(mesh, id)
+  local growth, chargeGrowth = size - bytesOf(key), charge - chargeOf(key)
+  local function over() return growth > 0 and total(BYTES) + growth > maxBytes end
+  local function overRegistry() return chargeGrowth > 0 and total(REGISTRY_BYTES) + chargeGrowth > maxRegistry end
+  if over() or overRegistry() then reap(1000) end
   if over() then return {'full', 'bytes'} end
+  if overRegistry() then return {'full', 'registry_bytes'} end
+else
+  local cap = roomFor(mesh, size, charge, maxMesh, maxRecords, maxBytes, maxRegistry)
+  if cap then return {'full', cap} end
   id = fresh
 end
 local key = recordKey(mesh, id)
 local exp = now + ttl
+redis.call('DECRBY', REGISTRY_BYTES, chargeOf(key))
+redis.call('HSET', CHARGES, key, charge)
+redis.call('INCRBY', REGISTRY_BYTES, charge)
 redis.call('DECRBY', BYTES, bytesOf(key))
 redis.call('DEL', P .. 'rv:' .. key)
 redis.call('HSET', P .. 'rv:' .. key, 'c', c, 'n', n, 't', t, 'p', now, 'e', exp, 'q', redis.call('INCR', P .. 'rv-seq'))
@@ -135,7 +161,7 @@ const SWEEP = `return reap(tonumber(ARGV[3]))`;
 /** ARGV: P, now. Reply: {records held, ciphertext bytes held} (unreaped expired ones included, as in memory). */
 const STATS = `return {redis.call('ZCARD', ALL), tonumber(redis.call('GET', BYTES) or '0')}`;
 
-const SCRIPTS = { cdRvCheck: CHECK, cdRvPublish: PUBLISH, cdRvList: LIST, cdRvAck: ACK, cdRvSweep: SWEEP, cdRvStats: STATS } as const;
+const SCRIPTS = { cdRvCheck: CHECK, cdRvPublish: PUBLISH, cdRvRoom: ROOM, cdRvList: LIST, cdRvAck: ACK, cdRvSweep: SWEEP, cdRvStats: STATS } as const;
 type Name = keyof typeof SCRIPTS;
 type Reply = (string | number | null)[] | string | number;
 
@@ -143,13 +169,15 @@ export interface RedisRendezvousOptions {
   readonly client: Redis;
   readonly prefix: string;
   readonly limits: RendezvousLimits;
+  /** `--max-registry-bytes`: records count against it with the leases (the leases' byte total in the same Redis). */
+  readonly registryBytes: number;
   /** Where the store is, for messages. */
   readonly describe: string;
 }
 
 /** The records in Redis; `stats()` for /health. Faults are RegistryError("unavailable"), as for leases. */
 export function createRedisRendezvousStore(options: RedisRendezvousOptions): RendezvousStore {
-  const { client, prefix, limits, describe } = options;
+  const { client, prefix, limits, registryBytes, describe } = options;
   for (const name of Object.keys(SCRIPTS) as Name[]) {
     if (!(name in client)) client.defineCommand(name, { numberOfKeys: 0, lua: PRELUDE + SCRIPTS[name] });
   }
@@ -184,6 +212,8 @@ export function createRedisRendezvousStore(options: RedisRendezvousOptions): Ren
         limits.recordsPerMesh,
         limits.records,
         limits.bytes,
+        recordCharge(write.ciphertext.length, write.gcmNonce.length),
+        registryBytes,
       )) as (string | number)[];
       if (r[0] === "unknown_record" || r[0] === "token_mismatch") return { kind: r[0] };
       if (r[0] === "full") return { kind: "full", cap: r[1] as RendezvousCap };
@@ -197,6 +227,11 @@ export function createRedisRendezvousStore(options: RedisRendezvousOptions): Ren
         expiresAtMs: Number(r[4]),
       };
       return { kind: "stored", record };
+    },
+    async room(meshId, write, nowMs) {
+      const charge = recordCharge(write.ciphertext.length, write.gcmNonce.length);
+      const cap = await run("cdRvRoom", nowMs, meshId, write.ciphertext.length, charge, limits.recordsPerMesh, limits.records, limits.bytes, registryBytes);
+      return cap === "" ? undefined : (cap as RendezvousCap);
     },
     async list(meshId, nowMs) {
       const r = (await run("cdRvList", nowMs, meshId)) as string[];

@@ -605,3 +605,18 @@ t.test("admin: evictAgent and evictAgents remove active agents at once and free 
   clock.advance(TTL_MS);
   t.equal(registry.evictAgent("mesh-b", "b1"), undefined, "expired agents are not evicted");
 });
+
+t.test("what shares the byte budget (rendezvous records) counts in every check and in the totals", async (t) => {
+  const clock = createFakeClock();
+  let records = 0;
+  const registry = createRegistry<unknown, unknown, unknown>({ ttlMs: TTL_MS, relaySessionTtlMs: RELAY_TTL_MS, now: clock.now, limits: { ...ROOMY, bytes: 300 }, sizeOf, extraBytes: () => records });
+  registry.registerColony("m1", "k", {});
+  t.equal(registry.bytes(), 100);
+  records = 150;
+  t.equal(registry.bytes(), 250, "O(1): the registry's own plus the records'");
+  t.equal(registry.counts().bytes, 250);
+  t.throws(() => registry.registerColony("m2", "k", {}), { code: "capacity_exceeded", message: /its entries take 250 of the 300 bytes --max-registry-bytes allows/ });
+  records = 100;
+  t.ok(registry.registerColony("m2", "k", {}), "records gone: room again");
+  t.equal(create(clock.now).bytes(), 0, "nothing shares it by default");
+});

@@ -284,15 +284,15 @@ t.test("record ids default to crypto randomness: distinct ULIDs in one milliseco
   t.equal(a.recordId?.slice(0, 10), b.recordId?.slice(0, 10), "same time part");
 });
 
-function probeSetup(dialResult: boolean | (() => Promise<boolean>) = true, quotaLimits = PROBE_QUOTA_DEFAULTS) {
+function probeSetup(dialResult: boolean | (() => Promise<boolean>) = true, quotaLimits = PROBE_QUOTA_DEFAULTS, caps = CAPS) {
   const clock = createFakeClock();
   const dialled: ProbeTarget[] = [];
-  const store = createMemoryRendezvousStore(CAPS);
+  const store = createMemoryRendezvousStore(caps);
   const quota = createProbeQuota(quotaLimits);
   const rdv = createRendezvous({
     store,
     waiters: createWaiterSet({ perMesh: 8, total: 8 }, createManualTimers(clock)),
-    caps: CAPS,
+    caps,
     now: clock.now,
     publishRate: FAST,
     pollRate: FAST,
@@ -443,4 +443,18 @@ t.test("shared store: a client gone while waiting still ends the poll at once", 
   gone.abort(new ConnectError("gone", Code.Canceled));
   await t.rejects(answer, { code: Code.Canceled });
   t.equal(s.waiters.size, 0);
+});
+
+t.test("probe on: a new record the store has no room for is refused before any dial (the caps come first)", async (t) => {
+  const { publish, dialled } = probeSetup(true, PROBE_QUOTA_DEFAULTS, { ...CAPS, recordsPerMesh: 1 });
+  t.equal((await publish({ ...record, verifyReachability: true, probeEndpoint: "203.0.113.9:8444" })).success, true);
+  await rejects(t, publish({ ...record, verifyReachability: true, probeEndpoint: "203.0.113.9:8444" }), Code.ResourceExhausted, /--rendezvous-max-records-per-mesh/);
+  t.equal(dialled.length, 1, "the refused publish dialled nothing");
+});
+
+t.test("a record past the registry's byte budget is refused naming --max-registry-bytes", async (t) => {
+  const store = createMemoryRendezvousStore(CAPS, { used: () => 10_000, max: 10_000 });
+  const clock = createFakeClock();
+  const rdv = createRendezvous({ store, waiters: createWaiterSet({ perMesh: 8, total: 8 }, createManualTimers(clock)), caps: CAPS, now: clock.now, publishRate: FAST, pollRate: FAST });
+  await rejects(t, rdv.publishBootstrapRendezvous(create(PublishBootstrapRendezvousRequestSchema, record), contextOf()), Code.ResourceExhausted, /the registry is full: its leases and records take the bytes --max-registry-bytes allows; retry later/);
 });

@@ -17,18 +17,20 @@ if (!hasRedis) {
     return c;
   };
   let next = 0;
-  rendezvousContract(t, async (_t, limits) => createRedisRendezvousStore({ client: client(), prefix: `rv-${process.pid}-${next++}:`, limits, describe: "Redis" }));
+  rendezvousContract(t, async (_t, limits, registryBytes = 2 ** 40) =>
+    createRedisRendezvousStore({ client: client(), prefix: `rv-${process.pid}-${next++}:`, limits, registryBytes, describe: "Redis" }),
+  );
 
   t.test("a publish on one connection wakes a subscriber on another (another instance), with the mesh id", async (t) => {
     const prefix = `wake-${process.pid}:`;
     const woken: string[] = [];
     const wakeups = subscribeWakeups(client(), prefix, (meshId) => woken.push(meshId));
     await wakeups.subscribed;
-    const other = createRedisRendezvousStore({ client: client(), prefix, limits: LIMITS, describe: "Redis" });
+    const other = createRedisRendezvousStore({ client: client(), prefix, limits: LIMITS, registryBytes: 2 ** 40, describe: "Redis" });
     await other.publish("mesh-a", undefined, "A", write(1), S);
     await until(() => woken.length === 1, "the wake-up");
     t.same(woken, ["mesh-a"]);
-    const elsewhere = createRedisRendezvousStore({ client: client(), prefix: "another-deployment:", limits: LIMITS, describe: "Redis" });
+    const elsewhere = createRedisRendezvousStore({ client: client(), prefix: "another-deployment:", limits: LIMITS, registryBytes: 2 ** 40, describe: "Redis" });
     await elsewhere.publish("mesh-b", undefined, "B", write(1), S);
     await other.publish("mesh-c", undefined, "C", write(1), S);
     await until(() => woken.length === 2, "the second wake-up");
@@ -46,7 +48,7 @@ t.test("faults: out of reach is unavailable; a script error stays an error", asy
         };
       },
     };
-    return createRedisRendezvousStore({ client: c as never, prefix: "p:", limits: LIMITS, describe: "Redis at 192.0.2.1:6379" });
+    return createRedisRendezvousStore({ client: c as never, prefix: "p:", limits: LIMITS, registryBytes: 2 ** 40, describe: "Redis at 192.0.2.1:6379" });
   };
   await t.rejects(Promise.resolve(fake(new Error("Connection is closed.")).list("m", S)), {
     code: "unavailable",
