@@ -46,6 +46,8 @@ export async function openRedis(config: Config, log: RedisLog, now?: () => numbe
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
     enableAutoPipelining: true,
+    // A connection that goes silent (no reset, e.g. a failover behind one name) is dropped and remade.
+    socketTimeout: Math.max(config.redisTimeoutMs * 3, 3_000),
     lazyConnect: false,
   });
   const where = redactUrl(url);

@@ -10,6 +10,9 @@ import { createRendezvous, RENDEZVOUS_LIMITS, type RendezvousHandlers } from "./
 import { createWaiterSet, type WaiterSet } from "./service/rendezvous-waiters.js";
 import { realTimers, type Timers } from "./timers.js";
 
+/** Expired records freed per sweep call. */
+const SWEEP_BATCH = 1_000;
+
 export interface ConfiguredRendezvous {
   readonly handlers: RendezvousHandlers;
   readonly store: RendezvousStore;
@@ -73,7 +76,8 @@ export function createConfiguredRendezvous(
     waiters,
     async sweep(nowMs) {
       handlers.prune(nowMs);
-      await store.sweep(nowMs);
+      // In batches, a turn each: a shared store is never held for long by one call.
+      while ((await store.sweep(nowMs, SWEEP_BATCH)) === SWEEP_BATCH) await new Promise((resolve) => setImmediate(resolve));
     },
     charged: () => local?.size.charged ?? 0,
     async health() {

@@ -91,3 +91,13 @@ t.test("records in this process within the registry's byte budget: past it, a pu
   await t.rejects(rdv.handlers.publishBootstrapRendezvous(publishReq("m"), contextOf()), { message: /--max-registry-bytes/ });
   t.equal(rdv.charged(), 0);
 });
+
+t.test("the sweep frees expired records in batches, a turn each, until a batch comes back short", async (t) => {
+  const memory = createMemoryRendezvousStore({ recordsPerMesh: 32, records: 100, bytes: 1 << 20 });
+  const batches: (number | undefined)[] = [];
+  const left = [1_000, 1_000, 7];
+  const store = { ...memory, sweep: async (_nowMs: number, limit?: number) => (batches.push(limit), left.shift() ?? 0) };
+  const rdv = createConfiguredRendezvous(resolveConfig({}), Date.now, undefined, undefined, { store, subscribe: () => {} });
+  await rdv.sweep(Date.now());
+  t.same(batches, [1_000, 1_000, 1_000]);
+});

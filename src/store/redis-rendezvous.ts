@@ -15,12 +15,18 @@
 //   P rv-seq                   the publish sequence
 //   P rv-wake                  the pub/sub channel: a mesh id per publish
 import type { Redis } from "ioredis";
-import { RegistryError } from "../registry/errors.js";
+import { redisFault } from "./redis-fault.js";
 import { recordCharge, type PublishOutcome, type RendezvousCap, type RendezvousLimits, type RendezvousRecord, type RendezvousStore, type TokenCheck } from "../registry/rendezvous.js";
 
 const PRELUDE = `
 local P = ARGV[1]
-local now = tonumber(ARGV[2])
+local now
+if ARGV[2] ~= '' then
+  now = tonumber(ARGV[2])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local ALL, SIZES, BYTES = P .. 'rv-all', P .. 'rv-sizes', P .. 'rv-bytes'
 local CHARGES, REGISTRY_BYTES = P .. 'rv-charges', P .. 'bytes'
 local function total(key) return tonumber(redis.call('GET', key) or '0') end
@@ -165,6 +171,9 @@ const SCRIPTS = { cdRvCheck: CHECK, cdRvPublish: PUBLISH, cdRvRoom: ROOM, cdRvLi
 type Name = keyof typeof SCRIPTS;
 type Reply = (string | number | null)[] | string | number;
 
+/** Expired records one sweep call frees at most: one script never holds Redis for long (~15 ms). */
+const SWEEP_BATCH = 1_000;
+
 export interface RedisRendezvousOptions {
   readonly client: Redis;
   readonly prefix: string;
@@ -173,21 +182,27 @@ export interface RedisRendezvousOptions {
   readonly registryBytes: number;
   /** Where the store is, for messages. */
   readonly describe: string;
+  /**
+   * Whose clock times the records: `redis` (default: Redis's `TIME`, one
+   * clock for every instance, as for leases; the callers' `nowMs` is then
+   * unused) or `caller` (the `nowMs` each call passes; tests).
+   */
+  readonly clock?: "redis" | "caller";
 }
 
 /** The records in Redis; `stats()` for /health. Faults are RegistryError("unavailable"), as for leases. */
 export function createRedisRendezvousStore(options: RedisRendezvousOptions): RendezvousStore {
   const { client, prefix, limits, registryBytes, describe } = options;
+  const callerClock = options.clock === "caller";
   for (const name of Object.keys(SCRIPTS) as Name[]) {
     if (!(name in client)) client.defineCommand(name, { numberOfKeys: 0, lua: PRELUDE + SCRIPTS[name] });
   }
   const scripts = client as unknown as Record<Name, (...args: (string | number)[]) => Promise<Reply>>;
   async function run(name: Name, nowMs: number, ...args: (string | number)[]): Promise<Reply> {
     try {
-      return await scripts[name](prefix, nowMs, ...args);
+      return await scripts[name](prefix, callerClock ? nowMs : "", ...args);
     } catch (error) {
-      if ((error as Error).name === "ReplyError") throw error;
-      throw new RegistryError("unavailable", `the state store (${describe}) is unreachable: ${(error as Error).message}; retry shortly`);
+      throw redisFault(error, client, describe);
     }
   }
   const b64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
@@ -252,7 +267,7 @@ export function createRedisRendezvousStore(options: RedisRendezvousOptions): Ren
     async ack(meshId, recordId, tokenHash, nowMs) {
       return (await run("cdRvAck", nowMs, meshId, recordId, b64(tokenHash))) as TokenCheck;
     },
-    async sweep(nowMs, limit = 1_000_000) {
+    async sweep(nowMs, limit = SWEEP_BATCH) {
       return Number(await run("cdRvSweep", nowMs, limit));
     },
     async stats(nowMs) {
@@ -274,17 +289,21 @@ export interface Wakeups {
  * command); it resubscribes by itself after a reconnection.
  */
 export function subscribeWakeups(client: Redis, prefix: string, wake: (meshId: string) => void): Wakeups {
-  const subscriber = client.duplicate({ enableOfflineQueue: true });
+  // Queued until connected, never given up on (the main client fails fast; this one waits).
+  const subscriber = client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
   subscriber.on("error", () => {}); // the main connection logs the outage
   const channel = `${prefix}rv-wake`;
   subscriber.on("message", (from: string, meshId: string) => {
     if (from === channel) wake(meshId);
   });
-  // Queued until connected when Redis is down: start-up does not wait for it.
-  const subscribed = subscriber.subscribe(channel).then(
-    () => undefined,
-    () => undefined,
-  );
+  const subscribe = () =>
+    subscriber.subscribe(channel).then(
+      () => undefined,
+      () => undefined,
+    );
+  // ioredis resubscribes what Redis confirmed; subscribing again on every (re)connection covers what it never did.
+  subscriber.on("ready", () => void subscribe());
+  const subscribed = subscribe();
   return {
     subscribed,
     async stop() {

@@ -13,6 +13,7 @@ import { RegistryError } from "../registry/errors.js";
 import { budgetMessage, capMessage, proofRequired, sessionMeshMismatch, sessionNotFound, splitBrain, type BudgetRefusal, type Cap } from "../registry/refusals.js";
 import type { AgentLease, ColonyLease, EntrySizes, RegistryLimits } from "../registry/types.js";
 import type { Store } from "../registry/store.js";
+import { redisFault, unreachable } from "./redis-fault.js";
 import { scriptSource, SCRIPTS, type ScriptName } from "./redis-scripts.js";
 
 /** A payload to and from a JSON-safe value (src/service/lease-codec.ts). */
@@ -40,8 +41,6 @@ export interface RedisStoreOptions<C, A, R> {
 type Reply = (string | number | null)[];
 type Scripts = { [K in ScriptName]: (...args: (string | number)[]) => Promise<Reply> };
 
-/** Reply errors that mean "Redis cannot serve now", not "the script is wrong". */
-const TRANSIENT = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS)\b/;
 
 export function createRedisStore<C, A, R>(options: RedisStoreOptions<C, A, R>): Store<C, A, R> {
   const { client, prefix, ttlMs, relaySessionTtlMs, limits, sizeOf, codecs, describe } = options;
@@ -50,24 +49,14 @@ export function createRedisStore<C, A, R>(options: RedisStoreOptions<C, A, R>): 
   }
   const scripts = client as unknown as Scripts;
   const clock = options.now === undefined ? () => "" : () => String(options.now?.());
-  const unreachable = () => `the state store (${describe}) is unreachable`;
 
   /** Runs one script; an out-of-reach Redis becomes RegistryError("unavailable"). */
   async function run(name: ScriptName, ...args: (string | number)[]): Promise<Reply> {
     try {
       return await scripts[name](prefix, clock(), ...args);
     } catch (error) {
-      const message = (error as Error).message;
-      if ((error as Error).name === "ReplyError" && !TRANSIENT.test(message)) throw error;
-      throw new RegistryError("unavailable", `${unreachable()}: ${reason(message)}; retry shortly`);
+      throw redisFault(error, client, describe);
     }
-  }
-
-  /** ioredis's words for what went wrong, in an operator's. */
-  function reason(message: string): string {
-    if (client.status !== "ready") return "not connected (reconnecting)";
-    if (/timed out/i.test(message)) return "no answer in time (--redis-timeout)";
-    return message;
   }
 
   const text = (value: string | number | null | undefined) => String(value);
@@ -203,7 +192,7 @@ export function createRedisStore<C, A, R>(options: RedisStoreOptions<C, A, R>): 
       const r = await run("cdSweep", budget);
       return { colonies: int(r[0]), agents: int(r[1]), relaySessions: int(r[2]), complete: int(r[0]) < budget && int(r[1]) < budget && int(r[2]) < budget };
     },
-    ready: () => (client.status === "ready" ? true : unreachable()),
+    ready: () => (client.status === "ready" ? true : unreachable(describe)),
     async close() {
       await client.quit().catch(() => client.disconnect());
     },
