@@ -90,6 +90,7 @@ export function createAdminService(options: AdminServiceOptions): AdminHandlers 
     meshIpv6: lease.data.meshIpv6,
     connectPort: lease.data.connectPort,
     metadata: lease.data.metadata,
+    proven: lease.proven,
   });
   const agentSummary = (lease: AgentLease<AgentData>): AgentSummary => ({
     meshId: lease.meshId,
@@ -100,6 +101,7 @@ export function createAdminService(options: AdminServiceOptions): AdminHandlers 
     lastSeen: timestampFromMs(lease.lastSeenMs),
     expiresAt: timestampFromMs(lease.expiresAtMs),
     metadata: lease.data.metadata,
+    proven: lease.proven,
   });
 
   return {

@@ -307,7 +307,8 @@ export function subscribeWakeups(client: Redis, prefix: string, wake: (meshId: s
   return {
     subscribed,
     async stop() {
-      await subscriber.quit().catch(() => subscriber.disconnect());
+      // Not QUIT: queued while Redis is down, it would wait for Redis to come back.
+      subscriber.disconnect();
     },
   };
 }

@@ -182,3 +182,16 @@ t.test("without an events sink (metrics off) evictions work the same", async (t)
   t.equal((await handlers.evictAgent({ meshId: "mesh-a", agentId: "a1" } as never, ctx)).agent?.agentId, "a1");
   await t.rejects(fixture.client.lookupAgent({ meshId: "mesh-a", agentId: "a1" }), { code: Code.NotFound }, "it is gone");
 });
+
+t.test("GetMesh and ListColonies say which entries are proven", async (t) => {
+  const s = setup();
+  const data = { endpoints: [":1"], meshIpv4: "", meshIpv6: "", connectPort: 0, metadata: {}, observedEndpoint: undefined, publicPort: 0, publicEndpoint: undefined };
+  s.registry.registerColony("proven-mesh", KEY_A, data, true);
+  s.registry.registerAgent("proven-mesh", "a1", KEY_B, { endpoints: [":2"], metadata: {}, observedEndpoint: undefined }, "192.0.2.1", true);
+  await s.registerColony("plain-mesh");
+  const mesh = await s.admin.getMesh({ meshId: "proven-mesh" }, { headers: s.headers });
+  t.equal(mesh.colony?.proven, true);
+  t.same(mesh.agents.map((a) => a.proven), [true]);
+  const list = await s.admin.listColonies({}, { headers: s.headers });
+  t.same(list.colonies.map((c) => [c.meshId, c.proven]), [["plain-mesh", false], ["proven-mesh", true]]);
+});
