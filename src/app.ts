@@ -6,6 +6,7 @@ import { AdminService, file_coral_discovery_admin_v1_admin } from "../gen/coral/
 import type { Config } from "./config/index.js";
 import { createAddressMatcher, resolveClient } from "./net/address.js";
 import { createRegistry, memoryStore } from "./registry/index.js";
+import { registryLimits } from "./registry-limits.js";
 import { createByteBudget, type ByteBudget } from "./limits/byte-budget.js";
 import { createLineBudget } from "./limits/line-budget.js";
 import { createDualProtocolServerFactory, type DualProtocolServer } from "./server/dual-protocol.js";
@@ -53,15 +54,7 @@ export function createConfiguredRegistry(config: Config, now: () => number, extr
     ttlMs: config.ttlSeconds * 1000,
     relaySessionTtlMs: config.relaySessionTtlSeconds * 1000,
     now,
-    limits: {
-      colonies: config.maxColonies,
-      agentsPerMesh: config.maxAgentsPerMesh,
-      agents: config.maxAgents,
-      relaySessions: config.maxRelaySessions,
-      bytes: config.maxRegistryBytes,
-      agentsPerMeshPerOwner: config.maxAgentsPerMeshPerIp,
-      relaySessionsPerOwner: config.maxRelaySessionsPerIp,
-    },
+    limits: registryLimits(config),
     sizeOf: discoveryEntrySizes,
   });
 }

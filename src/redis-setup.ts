@@ -6,6 +6,7 @@
 import type { Config } from "./config/index.js";
 import { redactUrl } from "./config/redis.js";
 import type { Store } from "./registry/index.js";
+import { registryLimits } from "./registry-limits.js";
 import type { SharedRendezvous } from "./rendezvous-setup.js";
 import type { AgentData, ColonyData, RelayData } from "./service/discovery-service.js";
 import { discoveryEntrySizes } from "./service/entry-size.js";
@@ -80,15 +81,7 @@ export async function openRedis(config: Config, log: RedisLog, now?: () => numbe
     prefix: config.redisPrefix,
     ttlMs: config.ttlSeconds * 1000,
     relaySessionTtlMs: config.relaySessionTtlSeconds * 1000,
-    limits: {
-      colonies: config.maxColonies,
-      agentsPerMesh: config.maxAgentsPerMesh,
-      agents: config.maxAgents,
-      relaySessions: config.maxRelaySessions,
-      bytes: config.maxRegistryBytes,
-      agentsPerMeshPerOwner: config.maxAgentsPerMeshPerIp,
-      relaySessionsPerOwner: config.maxRelaySessionsPerIp,
-    },
+    limits: registryLimits(config),
     sizeOf: discoveryEntrySizes,
     codecs: { colony: colonyCodec, agent: agentCodec, relay: relayCodec },
     describe,

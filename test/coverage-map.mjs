@@ -14,7 +14,7 @@ const EXTRA = {
   "test/config/load.test.ts": ["src/config/options.ts", "src/config/keys.ts", "src/config/index.ts"],
   "test/tokens/signing-key.test.ts": ["src/tokens/index.ts"],
   "test/service/connect-adapter.test.ts": ["src/service/context.ts"],
-  "test/app.test.ts": ["src/version.ts"],
+  "test/app.test.ts": ["src/version.ts", "src/registry-limits.ts"],
   "test/store/redis-store.test.ts": ["src/store/redis-scripts.ts", "src/store/redis-fault.ts"],
   // The TLS half of the one-port server is tested through it, over real TLS.
   "test/server/tls-front.test.ts": ["src/server/dual-protocol.ts"],

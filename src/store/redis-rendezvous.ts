@@ -16,17 +16,10 @@
 //   P rv-wake                  the pub/sub channel: a mesh id per publish
 import type { Redis } from "ioredis";
 import { redisFault } from "./redis-fault.js";
+import { PREFIX_AND_CLOCK } from "./redis-scripts.js";
 import { recordCharge, type PublishOutcome, type RendezvousCap, type RendezvousLimits, type RendezvousRecord, type RendezvousStore, type TokenCheck } from "../registry/rendezvous.js";
 
-const PRELUDE = `
-local P = ARGV[1]
-local now
-if ARGV[2] ~= '' then
-  now = tonumber(ARGV[2])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+const PRELUDE = `${PREFIX_AND_CLOCK}
 local ALL, SIZES, BYTES = P .. 'rv-all', P .. 'rv-sizes', P .. 'rv-bytes'
 local CHARGES, REGISTRY_BYTES = P .. 'rv-charges', P .. 'bytes'
 local function total(key) return tonumber(redis.call('GET', key) or '0') end

@@ -23,7 +23,8 @@
 // Time: ARGV[2] is the caller's clock in Unix ms, or '' for Redis's own
 // (TIME): one clock for every instance. Leases are active while now < e.
 
-const PRELUDE = `
+/** Every script's first lines: the prefix P and the time `now` (ARGV[2], or Redis's own when empty). */
+export const PREFIX_AND_CLOCK = `
 local P = ARGV[1]
 local now
 if ARGV[2] ~= '' then
@@ -32,6 +33,9 @@ else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+`;
+
+const PRELUDE = `${PREFIX_AND_CLOCK}
 local SIZES, BYTES = P .. 'sizes', P .. 'bytes'
 local COLONIES, COLONY_IDS, AGENTS, RELAYS = P .. 'colonies', P .. 'colony-ids', P .. 'agents', P .. 'relays'
 local function meshKey(mesh) return P .. 'm:' .. #mesh .. ':' .. mesh end
