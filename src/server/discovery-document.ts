@@ -3,7 +3,7 @@
 // rules) and where the token verification keys are.
 import type { FastifyInstance } from "fastify";
 import { PROOF_VERSIONS, type RequireProof } from "../tokens/index.js";
-import { entityTag, ifNoneMatchHits, JWKS_PATH } from "./jwks-route.js";
+import { JWKS_PATH, registerKeyDocument } from "./jwks-route.js";
 
 export const DISCOVERY_DOCUMENT_PATH = "/.well-known/coral-discovery.json";
 
@@ -38,12 +38,5 @@ export function buildDiscoveryDocument(options: DiscoveryDocumentOptions): Buffe
  * else `public, max-age=300`, like the JWKS.
  */
 export function registerDiscoveryDocumentRoute(app: FastifyInstance, options: { readonly body: Buffer; readonly ephemeral: boolean }): void {
-  const etag = entityTag(options.body);
-  const cacheControl = options.ephemeral ? "no-cache" : "public, max-age=300";
-  app.get(DISCOVERY_DOCUMENT_PATH, async (req, reply) => {
-    void reply.header("cache-control", cacheControl).header("etag", etag);
-    if (ifNoneMatchHits(req.headers["if-none-match"], etag)) return reply.code(304).send();
-    void reply.header("content-type", "application/json");
-    return options.body;
-  });
+  registerKeyDocument(app, DISCOVERY_DOCUMENT_PATH, options);
 }

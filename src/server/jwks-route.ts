@@ -39,9 +39,19 @@ export function ifNoneMatchHits(header: string | undefined, etag: string): boole
  * `public, max-age=300` for a configured one.
  */
 export function registerJwksRoute(app: FastifyInstance, options: JwksRouteOptions): void {
+  registerKeyDocument(app, JWKS_PATH, options);
+}
+
+/**
+ * Serves a JSON document derived from the keys at `path` (the JWKS, the
+ * discovery document): a strong ETag with `304` to a matching
+ * `If-None-Match`, `no-cache` while the key is `ephemeral`, else cacheable
+ * for 5 minutes.
+ */
+export function registerKeyDocument(app: FastifyInstance, path: string, options: JwksRouteOptions): void {
   const etag = entityTag(options.body);
   const cacheControl = options.ephemeral ? "no-cache" : "public, max-age=300";
-  app.get(JWKS_PATH, async (req, reply) => {
+  app.get(path, async (req, reply) => {
     void reply.header("cache-control", cacheControl).header("etag", etag);
     if (ifNoneMatchHits(req.headers["if-none-match"], etag)) return reply.code(304).send();
     void reply.header("content-type", "application/json");

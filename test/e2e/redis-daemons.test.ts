@@ -8,6 +8,7 @@ import t from "tap";
 import { createPublicKey, verify } from "node:crypto";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Redis } from "ioredis";
 import { DiscoveryService } from "../../gen/coral/discovery/v1/discovery_pb.js";
 import { formatSigningKey, generateSigningKey } from "../../src/tokens/index.js";
 import { KEY_1, KEY_2, KEY_3 } from "../fixtures/keys.js";
@@ -102,8 +103,10 @@ if (!hasRedis) {
     const [portA, portB] = await Promise.all([portOf(a), portOf(b)]);
     const onA = client(portA);
     const onB = client(portB, true);
-    // Wait until B's subscription is in place: its poll of an empty mesh answers (timed out) after a 1 s wait.
-    t.equal((await onB.pollBootstrapRendezvous({ meshId: "rdv", waitSeconds: 1 })).timedOut, true);
+    // Both daemons' wake-up subscriptions in place, as Redis counts them.
+    const probe = new Redis(redis.url);
+    t.teardown(() => probe.disconnect());
+    await until(async () => ((await probe.pubsub("NUMSUB", "coral-discovery:rv-wake")) as [string, number])[1] === 2, "both subscriptions");
     const started = Date.now();
     const waiting = onB.pollBootstrapRendezvous({ meshId: "rdv", waitSeconds: 20 });
     await until(async () => ((await (await fetch(`http://127.0.0.1:${portB}/health`)).json()) as { rendezvous_polls_waiting: number }).rendezvous_polls_waiting === 1, "B's poll to wait");
